@@ -1,0 +1,43 @@
+"""Writing scores into the nbgrader gradebook (trusted process only).
+
+Only the grader's parent process writes, one submission at a time, so
+SQLite needs no locking across workers; any SQLAlchemy URL nbgrader accepts
+(PostgreSQL for several graders) works the same. Writes are idempotent:
+regrading a student updates their rows instead of adding new ones.
+"""
+from __future__ import annotations
+
+from nbgrader.api import Gradebook, MissingEntry
+
+NOTEBOOK_ID = "exercises"
+
+
+def grade_cells(db_url: str, assignment: str, notebook: str = NOTEBOOK_ID) -> dict:
+    """grade cell name -> max score, as recorded by generate_assignment."""
+    with Gradebook(db_url) as gb:
+        nb = gb.find_notebook(notebook, assignment)
+        return {cell.name: float(cell.max_score) for cell in nb.grade_cells}
+
+
+def save_scores(db_url: str, assignment: str, student: str, scores: dict,
+                notebook: str = NOTEBOOK_ID) -> None:
+    """Store ``scores`` (grade cell name -> auto score) for one submission."""
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(student)
+        try:
+            gb.find_submission(assignment, student)
+        except MissingEntry:
+            gb.add_submission(assignment, student)
+        for cell_name, score in scores.items():
+            grade = gb.find_grade(cell_name, notebook, assignment, student)
+            grade.auto_score = float(score)
+            # A manual score an instructor gave earlier stays, flagged for review.
+            grade.needs_manual_grade = grade.manual_score is not None
+        gb.db.commit()
+
+
+def gradebook_totals(db_url: str, assignment: str, student: str) -> tuple[float, float]:
+    """(score, max_score) nbgrader itself computes for a submission."""
+    with Gradebook(db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        return float(sub.score), float(sub.max_score)

@@ -1,0 +1,72 @@
+"""nbgrader's view of the course: generate assignments, fill the gradebook.
+
+``solutions/NN-name/exercises.ipynb`` is the nbgrader source of assignment
+``NN-name``. Generating an assignment (i) writes the student version and
+(ii) records the source cells (hidden tests included), grade cells and
+points in a gradebook. nbgrader's ``--force`` wipes the whole release
+folder, which would delete the prose page in ``chapters/NN-name/``; so we
+always generate into a temporary course directory and copy out notebooks.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from traitlets.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO_ROOT / "solutions"
+CHAPTERS = REPO_ROOT / "chapters"
+
+
+def assignments(solutions_root: Path = SOLUTIONS) -> list[str]:
+    """Assignment ids: the ``NN-name`` folders of solutions/ holding notebooks."""
+    return sorted(p.name for p in solutions_root.iterdir()
+                  if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def generate_assignment(assignment: str, db_url: str, out_dir: Path,
+                        solutions_root: Path = SOLUTIONS) -> list[Path]:
+    """Run nbgrader's GenerateAssignment for ``assignment``.
+
+    Writes the student notebooks into ``out_dir`` (created) and records the
+    assignment in the gradebook at ``db_url`` (created if needed). Returns the
+    generated notebook paths.
+    """
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.converters import GenerateAssignment
+
+    source = solutions_root / assignment
+    if not source.is_dir():
+        raise ValueError(f"no such assignment: {assignment!r} (no folder {source})")
+    with tempfile.TemporaryDirectory(prefix="nbgrader-course-") as tmp:
+        course = Path(tmp)
+        (course / "source").mkdir()
+        # Copy only notebooks: any other file in the source folder would be released too.
+        (course / "source" / assignment).mkdir()
+        for nb in source.glob("*.ipynb"):
+            shutil.copy2(nb, course / "source" / assignment / nb.name)
+        config = Config()
+        config.CourseDirectory.root = str(course)
+        config.CourseDirectory.source_directory = "source"
+        config.CourseDirectory.release_directory = "release"
+        config.CourseDirectory.db_url = db_url
+        config.CourseDirectory.assignment_id = assignment
+        config.GenerateAssignment.create_assignment = True
+        config.GenerateAssignment.force = True
+        coursedir = CourseDirectory(config=config)
+        converter = GenerateAssignment(coursedir=coursedir, config=config)
+        converter.log.setLevel(logging.WARNING)
+        converter.log.addHandler(logging.StreamHandler())
+        converter.start()
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for nb in sorted((course / "release" / assignment).glob("*.ipynb")):
+            shutil.copy2(nb, out_dir / nb.name)
+            written.append(out_dir / nb.name)
+    if not written:
+        raise RuntimeError(f"nbgrader generated no notebook for {assignment}")
+    return written
