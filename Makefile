@@ -37,7 +37,8 @@ student: venv
 
 ## Grade the bundled example submissions.
 grade: venv system-deps
-	$(PY) -m autograder grade examples/submissions --out grading
+	$(PY) -m autograder.examples grading/examples
+	$(PY) -m autograder grade grading/examples --out grading --jobs 2
 
 bench: venv system-deps
 	$(PY) -m bench.run

@@ -88,7 +88,8 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict) -> dict:
             _save_notebook(ex.notebook, run.out / "autograded" / sub.student / sub.assignment)
         for cell_name, max_score in cells.items():
             fn = function_of(cell_name)
-            cell_error = ex.cell_errors.get(cell_name) or ex.cell_errors.get(fn)
+            # The solution cell's own error (a SyntaxError, say) is the root cause of a test cell's NameError.
+            cell_error = ex.cell_errors.get(fn) or ex.cell_errors.get(cell_name)
             if ex.notebook is None:
                 row = _not_run(fn, max_score, ex.messages)
             else:

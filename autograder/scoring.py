@@ -88,8 +88,8 @@ def score_recording(grade_id: str, record_dir, seed: int, max_score: float,
     except RecordingError as exc:
         why = str(exc)
         if cell_error:
-            why = f"the test cell failed with {cell_error}"
-            if cell_error.startswith("NameError"):
+            why = f"the cell failed with {cell_error}"
+            if cell_error.startswith(("NameError", "SyntaxError", "IndentationError")):
                 why += f"; define {grade_id} in its solution cell and keep its name"
         return FunctionScore(grade_id, 0.0, max_score, NOT_RUN, [f"not graded: {why}"],
                              [SubResult("recording", 1.0, False, why)])

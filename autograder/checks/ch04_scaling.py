@@ -1,0 +1,388 @@
+"""Checks for chapter 04, scaling maths.
+
+Exact checks use the student's own mask: out == x * mask / (1 - p) (inverted)
+or out == x * mask (standard). Statistical checks bound counts with exact
+binomial quantiles from autograder.checks.stats (false-failure probability
+ALPHA = 1e-10 per check, below the 1e-9 the design asks for); each one says
+in a comment why its bound holds.
+"""
+import numpy as np
+
+from dropout_lab.probes.ch04_scaling import EVAL_PS, FORWARD_PS, MC_N, MC_PS, MOMENT_PS
+
+from .base import Checker, CheckFailed, as_float_array, close, require_shape
+from .stats import ALPHA, binomial_bounds
+
+
+def _mask_01(c: Checker, mask, shape, where):
+    """The mask as a float 0/1 array of ``shape`` (bool or float masks are fine)."""
+    m = as_float_array(mask, "mask")
+    require_shape(m, shape, "mask")
+    c.require(np.isin(m, (0.0, 1.0)).all(), f"{where}: the mask must hold only 0 and 1 (1 = kept)")
+    return m
+
+
+# -- checks both forward functions share ------------------------------------------
+
+def _check_drop_rate(c: Checker, x):
+    """Statistical: the number of dropped entries out of x.size = 10 000.
+
+    For a correct function the count is Binomial(10 000, p); binomial_bounds
+    gives an interval it leaves with probability <= ALPHA. The five p values
+    share one sub-check, but p = 0 and p = 1 are deterministic (interval
+    [0, 0] and [n, n]), so only three counts can fail by chance: 3 * ALPHA =
+    3e-10 < 1e-9."""
+    for p in FORWARD_PS:
+        _, mask = c.outputs(f"train p={p}", n=2)
+        m = _mask_01(c, mask, x.shape, f"p={p}")
+        dropped = int(x.size - m.sum())
+        lo, hi = binomial_bounds(x.size, p)
+        c.require(lo <= dropped <= hi,
+                  f"with p={p} you dropped {dropped / x.size:.1%} of entries; p is the DROP "
+                  f"probability, so about {p:.0%} should be dropped")
+
+
+def _check_independent_entries(c: Checker, x):
+    """Statistical: every entry gets its own coin flip (no per-row or
+    per-column mask broadcast over the other axis).
+
+    With p = 0.5 the mask bits are fair and independent, so the XORs of
+    horizontally adjacent bits (200 rows x 49 pairs) are themselves 9 800
+    independent fair bits (the map from a row's bits to (first bit, XORs) is
+    a bijection); the same holds for the 199 x 50 vertical pairs. Each
+    agreement count is Binomial(n, 0.5) and is tested with alpha = ALPHA / 2,
+    so the two together fail a correct function with probability <= ALPHA."""
+    _, mask = c.outputs("train p=0.5", n=2)
+    m = _mask_01(c, mask, x.shape, "p=0.5")
+    for axis, name in ((1, "row"), (0, "column")):
+        same = np.diff(m, axis=axis) == 0
+        lo, hi = binomial_bounds(same.size, 0.5, alpha=ALPHA / 2)
+        c.require(lo <= int(same.sum()) <= hi,
+                  f"neighbouring entries in a {name} are kept or dropped together far too often; "
+                  "draw one independent keep/drop decision per entry (a mask of x's full shape), "
+                  "not one per row or per column")
+
+
+def _check_fresh(c: Checker):
+    _, m1 = c.outputs("fresh mask 1", n=2)
+    _, m2 = c.outputs("fresh mask 2", n=2)
+    c.require(not np.array_equal(as_float_array(m1), as_float_array(m2)),
+              "two calls with the same Generator returned the same mask; draw a new mask from rng "
+              "on every call (no cached mask, no fixed seed inside the function)")
+
+
+def _check_invalid_p(c: Checker):
+    for bad in (-0.1, 1.5):
+        raised = c.raised(f"invalid p={bad}")
+        c.require(raised == "ValueError",
+                  f"p={bad} should raise ValueError, " + (f"got {raised}" if raised else "nothing was raised"))
+
+
+def _scale_message(out, x, m, expected_scale, what):
+    kept = m.astype(bool) & (np.abs(x) > 1e-3)
+    ratio = np.median(out[kept] / x[kept]) if kept.any() else float("nan")
+    return f"kept values are scaled by {ratio:.3g}; {what} scales them by {expected_scale:.3g}"
+
+
+# -- dropout_forward -------------------------------------------------------------
+
+def check_dropout_forward(c: Checker):
+    x, x3, x_mut, x32 = c.ref("inputs x")
+
+    with c.check("returns (out, mask) with x's shape; mask is 0/1", weight=1):
+        out, mask = c.outputs("train p=0.5", n=2)
+        require_shape(as_float_array(out), x.shape)
+        _mask_01(c, mask, x.shape, "p=0.5")
+
+    with c.check("kept values are scaled by 1/(1-p), dropped ones are 0", weight=3):
+        for p in FORWARD_PS:
+            if p == 1.0:
+                continue
+            out, mask = c.outputs(f"train p={p}", n=2)
+            m = _mask_01(c, mask, x.shape, f"p={p}")
+            out = as_float_array(out)
+            if not close(out, x * m / (1 - p)):
+                raise CheckFailed(
+                    f"with p={p} " + _scale_message(out, x, m, 1 / (1 - p), "inverted dropout")
+                    + " (1/(1-p)) and sets dropped ones to 0 (out = x * mask / (1 - p))")
+
+    with c.check("drops each entry with probability p (statistical)", weight=2):
+        _check_drop_rate(c, x)
+
+    with c.check("each entry is dropped independently (statistical)", weight=1):
+        _check_independent_entries(c, x)
+
+    with c.check("p == 1 drops everything without NaN", weight=1):
+        out, _ = c.outputs("train p=1.0", n=2)
+        out = as_float_array(out)
+        c.require(np.isfinite(out).all(), "with p=1 the output contains NaN or inf; return zeros instead of dividing by 0")
+        c.require(np.all(out == 0), "with p=1 every unit is dropped, so the output must be all zeros")
+
+    with c.check("a fresh mask on every call", weight=1):
+        _check_fresh(c)
+
+    with c.check("training=False returns (x, None)", weight=1):
+        out, mask = c.outputs("eval", n=2)
+        c.require(mask is None, "with training=False the mask must be None")
+        c.require(close(as_float_array(out), x), "with training=False the output must equal x: no dropping, no scaling")
+
+    with c.check("x is not modified", weight=1):
+        c.outputs("no in-place", n=2)
+        c.require(not c.mutated("no in-place"), "your function changed x in place; compute a new array instead")
+
+    with c.check("works for any shape and for float32", weight=1):
+        out, mask = c.outputs("3-d input", n=2)
+        m = _mask_01(c, mask, x3.shape, "3-d input")
+        c.require(close(as_float_array(out), x3 * m / 0.7),
+                  "with a 3-d input and p=0.3 the output is not x * mask / (1 - p) entry by entry")
+        out, mask = c.outputs("float32", n=2)
+        m = _mask_01(c, mask, x32.shape, "float32 input")
+        c.require(close(as_float_array(out), x32.astype(np.float64) * m / 0.5, rtol=1e-4),
+                  "a float32 input was not handled like a float64 one")
+
+    with c.check("p outside [0, 1] raises ValueError", weight=1):
+        _check_invalid_p(c)
+
+
+# -- standard_dropout_forward ----------------------------------------------------
+
+def check_standard_dropout_forward(c: Checker):
+    x, x3, x32 = c.ref("inputs x")
+
+    with c.check("returns (out, mask) with x's shape; mask is 0/1", weight=1):
+        out, mask = c.outputs("train p=0.5", n=2)
+        require_shape(as_float_array(out), x.shape)
+        _mask_01(c, mask, x.shape, "p=0.5")
+
+    with c.check("training: out = x * mask, kept values NOT rescaled", weight=3):
+        for p in FORWARD_PS:
+            out, mask = c.outputs(f"train p={p}", n=2)
+            m = _mask_01(c, mask, x.shape, f"p={p}")
+            out = as_float_array(out)
+            c.require(np.isfinite(out).all(), f"with p={p} the training output contains NaN or inf")
+            if not close(out, x * m):
+                raise CheckFailed(
+                    f"with p={p} " + _scale_message(out, x, m, 1.0, "standard dropout")
+                    + " (it does not rescale while training: out = x * mask; the scaling by 1-p "
+                    "happens at test time)")
+
+    with c.check("drops each entry with probability p (statistical)", weight=2):
+        _check_drop_rate(c, x)
+
+    with c.check("each entry is dropped independently (statistical)", weight=1):
+        _check_independent_entries(c, x)
+
+    with c.check("a fresh mask on every call", weight=1):
+        _check_fresh(c)
+
+    with c.check("training=False returns (x * (1 - p), None)", weight=2):
+        for p in EVAL_PS:
+            out, mask = c.outputs(f"eval p={p}", n=2)
+            c.require(mask is None, "with training=False the mask must be None")
+            out = as_float_array(out)
+            require_shape(out, x.shape)
+            if not close(out, x * (1 - p)):
+                big = np.abs(x) > 1e-3
+                ratio = np.median(out[big] / x[big])
+                raise CheckFailed(
+                    f"with training=False and p={p} your output is about {ratio:.3g} * x; standard dropout "
+                    f"scales every unit by the keep probability 1-p = {1 - p:.3g} at test time, and drops nothing")
+
+    with c.check("x is not modified", weight=1):
+        c.outputs("no in-place", n=2)
+        c.outputs("no in-place eval", n=2)
+        c.require(not c.mutated("no in-place") and not c.mutated("no in-place eval"),
+                  "your function changed x in place; compute a new array instead")
+
+    with c.check("works for any shape and for float32", weight=1):
+        out, mask = c.outputs("3-d input", n=2)
+        m = _mask_01(c, mask, x3.shape, "3-d input")
+        c.require(close(as_float_array(out), x3 * m),
+                  "with a 3-d input and p=0.3 the training output is not x * mask entry by entry")
+        out, mask = c.outputs("float32", n=2)
+        m = _mask_01(c, mask, x32.shape, "float32 input")
+        c.require(close(as_float_array(out), x32.astype(np.float64) * m, rtol=1e-4),
+                  "a float32 input was not handled like a float64 one")
+
+    with c.check("p outside [0, 1] raises ValueError", weight=1):
+        _check_invalid_p(c)
+
+
+# -- dropout_moments -------------------------------------------------------------
+
+def _two_arrays(c: Checker, key, shape):
+    mean, var = c.outputs(key, n=2)
+    mean, var = as_float_array(mean, "mean"), as_float_array(var, "variance")
+    require_shape(mean, shape, "mean")
+    require_shape(var, shape, "variance")
+    return mean, var
+
+
+def _ratio_message(var, x, p):
+    big = np.abs(x) > 1e-2
+    ratio = np.median(var[big] / x[big] ** 2) if big.any() else float("nan")
+    return (f"with p={p} your variance is about {ratio:.3g} * x^2; the output of inverted dropout "
+            f"has variance x^2 * p / (1 - p) = {p / (1 - p):.3g} * x^2")
+
+
+def check_dropout_moments(c: Checker):
+    x, x1 = c.ref("inputs x")
+
+    with c.check("returns (mean, var), both with x's shape", weight=1):
+        _two_arrays(c, "p=0.5", x.shape)
+
+    with c.check("mean = x (inverted dropout is unbiased)", weight=2):
+        for p in MOMENT_PS:
+            mean, _ = _two_arrays(c, f"p={p}", x.shape)
+            if not close(mean, x):
+                big = np.abs(x) > 1e-2
+                ratio = np.median(mean[big] / x[big])
+                raise CheckFailed(
+                    f"with p={p} your mean is about {ratio:.3g} * x; inverted dropout divides the kept "
+                    "values by the keep probability, so the expected output is exactly x")
+
+    with c.check("var = x^2 p / (1 - p)", weight=3):
+        for p in MOMENT_PS:
+            _, var = _two_arrays(c, f"p={p}", x.shape)
+            if not close(var, x**2 * (p / (1 - p))):
+                raise CheckFailed(_ratio_message(var, x, p))
+
+    with c.check("works elementwise on a 1-d input", weight=1):
+        mean, var = _two_arrays(c, "1-d input", x1.shape)
+        c.require(close(mean, x1) and close(var, x1**2 * (0.3 / 0.7)),
+                  "a 1-d input was not handled elementwise (mean x, variance x^2 p/(1-p) per entry)")
+
+    with c.check("x is not modified", weight=1):
+        c.outputs("no in-place", n=2)
+        c.require(not c.mutated("no in-place"), "your function changed x in place; compute new arrays instead")
+
+
+# -- mc_moments --------------------------------------------------------------------
+#
+# Why the bounds below are exact. One inverted-dropout draw of entry i is
+# y = x_i * m / (1 - p) with m ~ Bernoulli(1 - p): it takes only the two values
+# 0 and x_i / (1 - p). Over n draws let K_i be the number kept,
+# K_i ~ Binomial(n, 1 - p), and q = K_i / n. Then
+#     sample mean      = x_i / (1 - p) * q,
+#     sample variance  = (x_i / (1 - p))**2 * q * (1 - q) * c,  c = 1 (ddof 0) or n/(n-1) (ddof 1).
+# The mean estimator has variance Var[y]/n = x_i**2 p / ((1 - p) n) (the formula
+# of dropout_moments divided by n); instead of a Gaussian z * sigma / sqrt(n) we
+# use the exact binomial interval [lo, hi] for K_i, which is the same interval
+# up to the CLT (about 6.5 standard errors wide on each side). q(1 - q) is
+# concave, so over q in [lo/n, hi/n] the variance estimate lies between the
+# smaller end value and the maximum (at q = 1/2 when it is inside).
+# Each sub-check tests len(MC_PS) * x.size (p, entry) pairs, each with
+# alpha = ALPHA / (len(MC_PS) * x.size), so by the union bound a correct function
+# fails a sub-check with probability <= ALPHA = 1e-10 < 1e-9 (zeros of x and
+# p = 0 are deterministic and cannot fail at all).
+#
+# What this rejects, with MC_N = 2001 draws: no rescaling (q would have to be
+# (1-p)^2 instead of 1-p, more than 20 standard errors away for p = 0.2),
+# variance of the mask (|x|/(1-p) >= 1.5 so the estimate is off by a factor
+# >= 2.25), one mask for all samples (q is 0 or 1, variance 0).
+
+_FLOAT_SLACK = 1e-4   # relative slack for float32 accumulation, far below the statistical widths
+
+
+def _mc_interval(p, n_pairs):
+    """(qlo, qhi, fmin, fmax): the acceptance range of q = K/n and of q(1-q)."""
+    lo, hi = binomial_bounds(MC_N, 1 - p, alpha=ALPHA / n_pairs)
+    qlo, qhi = lo / MC_N, hi / MC_N
+    f = lambda q: q * (1 - q)  # noqa: E731
+    fmin = min(f(qlo), f(qhi))
+    fmax = 0.25 if qlo <= 0.5 <= qhi else max(f(qlo), f(qhi))
+    return qlo, qhi, fmin, fmax
+
+
+def _mc_pair(c, key, x):
+    mean, var = c.outputs(key, n=2)
+    mean, var = as_float_array(mean, "mean estimate"), as_float_array(var, "variance estimate")
+    require_shape(mean, x.shape, "mean estimate")
+    require_shape(var, x.shape, "variance estimate")
+    c.require(np.isfinite(mean).all() and np.isfinite(var).all(), f"{key}: the estimates contain NaN or inf")
+    return mean, var
+
+
+def check_mc_moments(c: Checker):
+    (x,) = c.ref("inputs x")
+    n_pairs = len(MC_PS) * x.size
+    nz = x != 0
+
+    with c.check("returns (mean, var), both with x's shape", weight=1):
+        _mc_pair(c, "p=0.5", x)
+
+    with c.check("the mean estimate is within sampling error of x (statistical)", weight=2):
+        for p in MC_PS:
+            mean, _ = _mc_pair(c, f"p={p}", x)
+            qlo, qhi, _, _ = _mc_interval(p, n_pairs)
+            q = mean[nz] * (1 - p) / x[nz]  # the fraction of draws kept, if the estimate is right
+            ok = (q >= qlo * (1 - _FLOAT_SLACK) - 1e-12) & (q <= qhi * (1 + _FLOAT_SLACK) + 1e-12)
+            if not ok.all():
+                ratio = np.median(mean[nz] / x[nz])
+                se = np.sqrt(p / (1 - p) / MC_N) if p > 0 else 0.0
+                raise CheckFailed(
+                    f"with p={p} and n_samples={MC_N} your mean estimates are about {ratio:.3g} * x; the "
+                    f"output of inverted dropout has mean x, so the estimate must lie within a few standard "
+                    f"errors ({se:.2g} * |x|) of x. Average n_samples outputs x * mask / (1 - p), "
+                    "each with a fresh mask")
+            c.require(np.all(np.abs(mean[~nz]) <= 1e-9),
+                      f"with p={p} the mean estimate of an entry x = 0 is not 0")
+
+    with c.check("the variance estimate is within sampling error of x^2 p/(1-p) (statistical)", weight=2):
+        for p in MC_PS:
+            _, var = _mc_pair(c, f"p={p}", x)
+            _, _, fmin, fmax = _mc_interval(p, n_pairs)
+            scale = (x[nz] / (1 - p)) ** 2
+            f = var[nz] / scale  # q(1-q) (times n/(n-1) for ddof=1), if the estimate is right
+            upper = fmax * MC_N / (MC_N - 1) * (1 + _FLOAT_SLACK) + _FLOAT_SLACK
+            lower = fmin * (1 - _FLOAT_SLACK) - _FLOAT_SLACK
+            if not np.all((f >= lower) & (f <= upper)):
+                raise CheckFailed(
+                    _ratio_message(var[nz], x[nz], p).replace("your variance", "your variance estimate")
+                    + f"; with n_samples={MC_N} the sample variance of the outputs x * mask / (1 - p) "
+                    "(ddof 0 or 1) must lie within sampling error of it (a variance over the samples, "
+                    "not over the mask alone)")
+            c.require(np.all(np.abs(var[~nz]) <= 1e-9),
+                      f"with p={p} the variance estimate of an entry x = 0 is not 0; an output that is "
+                      "always 0 has variance 0")
+
+    with c.check("every entry gets its own mask in every sample (statistical)", weight=1):
+        # For a correct function the kept counts K_i of the 18 non-zero entries are
+        # independent Binomial(2001, 1/2); all equal has probability
+        # <= max_k P(K = k)^17 < 0.02^17 < 1e-28. A mask shared by all entries of a
+        # sample gives one K for every entry.
+        mean, _ = _mc_pair(c, "p=0.5", x)
+        k = mean[nz] * 0.5 * MC_N / x[nz]
+        if np.ptp(k) <= 0.5 and np.abs(k - np.round(k)).max() > 0.01:
+            raise CheckFailed("your mean estimate is exactly x, which an average of n_samples random draws "
+                              "cannot be here; estimate the moments from samples, not from the formula")
+        c.require(np.ptp(k) > 0.5,
+                  "every entry of x got the same number of kept draws; draw a mask of x's full shape for "
+                  "each sample, so that entries are dropped independently")
+
+    with c.check("fresh draws on every call", weight=1):
+        m1, _ = _mc_pair(c, "fresh 1", x)
+        m2, _ = _mc_pair(c, "fresh 2", x)
+        # Equal for all 18 non-zero entries by chance: < 0.02^18 (as above).
+        c.require(not np.array_equal(m1, m2),
+                  "two calls with the same Generator returned the same estimates; draw fresh masks from rng "
+                  "(a Monte Carlo estimate changes from call to call, the analytic formula does not)")
+
+    with c.check("uses only rng (same seed, same estimates)", weight=1):
+        a = _mc_pair(c, "same seed 1", x)
+        b = _mc_pair(c, "same seed 2", x)
+        c.require(close(a[0], b[0]) and close(a[1], b[1]),
+                  "two Generators with the same seed gave different estimates; draw every random number "
+                  "from rng, not from np.random's global state")
+
+    with c.check("x is not modified", weight=1):
+        c.outputs("no in-place", n=2)
+        c.require(not c.mutated("no in-place"), "your function changed x in place; compute new arrays instead")
+
+
+CHECKS = {
+    "dropout_forward": check_dropout_forward,
+    "standard_dropout_forward": check_standard_dropout_forward,
+    "dropout_moments": check_dropout_moments,
+    "mc_moments": check_mc_moments,
+}

@@ -1,0 +1,127 @@
+"""The grader as an instructor uses it: one command over a class, the
+gradebook, grades.csv, report.json and feedback; resume after a kill."""
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.examples import make_examples
+from autograder.nbgrader_setup import REPO_ROOT, assignments
+from tests.grading_helpers import rows_by, run_grader, total
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-e2e")]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    make_examples(root / "subs")
+    out = root / "out"
+    proc = run_grader(root / "subs", out, "--jobs", "2", "--timeout", "30")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root, out, proc
+
+
+def test_solution_full_marks_stub_zero_partial_between(graded):
+    _, out, _ = graded
+    rows = rows_by(out)
+    for assignment in assignments():
+        mine = {g: r for (s, g), r in rows.items() if s == "ada"}
+        assert mine, "the solution notebook was not graded"
+    score, max_score = total(rows, "ada")
+    assert max_score > 0 and score == max_score, [r["messages"] for (s, _), r in rows.items() if s == "ada"]
+    score, max_score = total(rows, "ben")
+    assert score == 0 and max_score > 0
+    ben = [r for (s, _), r in rows.items() if s == "ben"]
+    assert all(any("stub" in m or "NotImplementedError" in m for m in r["messages"]) for r in ben)
+    cyd_score, _ = total(rows, "cyd")
+    assert 0 < cyd_score < max_score
+
+
+def test_attacker_and_corrupt_file_are_reported_not_fatal(graded):
+    _, out, _ = graded
+    rows = rows_by(out)
+    dee = [r for (s, _), r in rows.items() if s == "dee"]
+    assert dee and all(r["score"] == 0 for r in dee)
+    assert any("monkeypatching" in f for f in dee[0]["flags"])
+    eve = [r for (s, _), r in rows.items() if s == "eve"]
+    assert eve and all(r["score"] == 0 and r["status"] == "not_run" for r in eve)
+    assert any("JSON" in m or "notebook" in m for m in eve[0]["messages"])
+
+
+def test_gradebook_csv_json_and_feedback_agree(graded):
+    _, out, _ = graded
+    rows = rows_by(out)
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        for student in ("ada", "ben", "cyd", "dee", "eve"):
+            for assignment in assignments():
+                sub = gb.find_submission(assignment, student)
+                expected = sum(r["score"] for (s, g), r in rows.items()
+                               if s == student and r["assignment"] == assignment)
+                assert sub.score == pytest.approx(expected)
+    with open(out / "grades.csv") as fh:
+        csv_rows = list(csv.DictReader(fh))
+    assert {r["student_id"] for r in csv_rows} == {"ada", "ben", "cyd", "dee", "eve"}
+    assert len(csv_rows) == 5 * len(assignments())
+    report = json.loads((out / "report.json").read_text())["rows"]
+    assert {"student", "assignment", "grade_id", "score", "max_score", "status", "messages"} <= set(report[0])
+    page = (out / "feedback" / "cyd" / f"{assignments()[0]}.html").read_text()
+    assert "what to fix" in page and "not implemented" not in page.lower() or "stub" in page
+
+
+def test_feedback_reveals_no_hidden_code_or_inputs(graded):
+    _, out, _ = graded
+    solution_texts = []
+    for nb_path in sorted((REPO_ROOT / "solutions").glob("*/exercises.ipynb")):
+        solution_texts.append(nb_path.read_text())
+    for page in (out / "feedback").rglob("*.html"):
+        text = page.read_text()
+        assert "SENTINEL" not in text and "BEGIN SOLUTION" not in text and "def " not in text
+    report = (out / "report.json").read_text()
+    assert "SENTINEL" not in report and "autograder.reference" not in report
+
+
+def test_rerun_resumes_without_regrading(graded):
+    root, out, _ = graded
+    before = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
+    proc = run_grader(root / "subs", out, "--jobs", "2")
+    assert proc.returncode == 0
+    assert "resuming" in proc.stderr
+    after = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
+    assert before == after
+
+
+def test_killed_run_resumes_without_losing_or_duplicating(tmp_path):
+    make_examples(tmp_path / "subs", chosen=[assignments()[0]])
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--out", str(out),
+           "--no-progress", "--jobs", "1"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / "results").rglob("*.json")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = list((out / "results").rglob("*.json"))
+    assert 1 <= len(first) < 4, "the kill should land mid-class"
+    first_mtimes = {p: p.stat().st_mtime_ns for p in first}
+    rerun = run_grader(tmp_path / "subs", out, "--jobs", "1")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert all(p.stat().st_mtime_ns == m for p, m in first_mtimes.items())  # not regraded
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        subs = gb.assignment_submissions(assignments()[0])
+        names = sorted(s.student.id for s in subs)
+    assert names == ["ada", "ben", "cyd", "dee", "eve"]  # each once
+
+
+def test_bad_arguments_give_clear_errors(tmp_path):
+    proc = run_grader(tmp_path / "nowhere", tmp_path / "out")
+    assert proc.returncode == 2 and "not found" in proc.stderr
+    (tmp_path / "subs").mkdir()
+    proc = run_grader(tmp_path / "subs", tmp_path / "out", "--assignment", "99-nope")
+    assert proc.returncode == 2 and "unknown assignment" in proc.stderr
