@@ -68,6 +68,14 @@ def function_of(cell_name: str) -> str:
 
 # -- worker side ---------------------------------------------------------------
 
+def kernel_policy():
+    """Sandbox policy for student kernels: the public package is the only
+    part of this repository they can see (read-only)."""
+    from .sandbox import SandboxPolicy
+
+    return SandboxPolicy(readonly_paths=(str(REPO_ROOT / "dropout_lab"),))
+
+
 def grade_one(sub: Submission, run: GradeRun, cells: dict) -> dict:
     """Execute and score one submission; never raises (errors become rows)."""
     from .execute import execute_submission
@@ -81,7 +89,7 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict) -> dict:
     try:
         ex = execute_submission(sub.path, workdir, db_url=run.db_url, assignment_id=sub.assignment,
                                 notebook_id=NOTEBOOK_ID, student_id=sub.student, seed=seed,
-                                cell_timeout=run.cell_timeout)
+                                cell_timeout=run.cell_timeout, policy=kernel_policy())
         result.update(status=ex.status, messages=list(ex.messages), sandboxed=ex.sandboxed)
         if ex.notebook is not None:
             result["flags"] = scan_sources(student_code(_original(sub.path)))

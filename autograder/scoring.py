@@ -46,14 +46,14 @@ def reference_view(grade_id: str, seed: int) -> View:
     return _reference_cache[key]
 
 
-def _stub_message(view: View) -> str | None:
-    errors = [e for e in view.entries.values() if e.status == "error"]
-    if errors and len(errors) == len(view.entries):
-        if all(e.error_type == "NotImplementedError" for e in errors):
-            return "still a stub: every call raised NotImplementedError; replace the raise with your implementation"
-        first = errors[0]
-        return f"every call raised an error, first {first.error_type}: {first.error_message}"
-    return None
+STUB_MESSAGE = ("still a stub: your function raised NotImplementedError; replace the "
+                "`raise NotImplementedError()` line with your implementation")
+
+
+def _is_stub(checker: Checker) -> bool:
+    """True when every failed sub-check failed because the function is a stub."""
+    failed = [r for r in checker.results if not r.passed]
+    return bool(failed) and all("NotImplementedError" in r.message for r in failed)
 
 
 def score_view(grade_id: str, student: View, seed: int, max_score: float) -> FunctionScore:
@@ -65,9 +65,8 @@ def score_view(grade_id: str, student: View, seed: int, max_score: float) -> Fun
     score = round(max_score * fraction, 2)
     status = FULL if fraction == 1 else (ZERO if score == 0 else PARTIAL)
     messages = [f"{r.name}: {r.message}" for r in checker.results if not r.passed]
-    stub = _stub_message(student)
-    if stub:
-        messages.insert(0, stub)
+    if _is_stub(checker):
+        messages = [STUB_MESSAGE]
     if status == FULL:
         messages = ["all checks passed"]
     return FunctionScore(grade_id, score, max_score, status, messages, checker.results)
