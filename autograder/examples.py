@@ -48,6 +48,7 @@ def with_sources(student_nb, sources: dict):
 
 def student_version(assignment: str, workdir: Path):
     """The student notebook nbgrader generates for ``assignment``."""
+    workdir.mkdir(parents=True, exist_ok=True)
     out = generate_assignment(assignment, f"sqlite:///{workdir / 'examples-gradebook.db'}", workdir / assignment)
     return nbformat.read(str(out[0]), as_version=4)
 

@@ -102,6 +102,9 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict) -> dict:
                 row = _not_run(fn, max_score, ex.messages)
             else:
                 row = score_recording(fn, ex.record_dir, seed, max_score, cell_error).as_row()
+                if row["status"] == NOT_RUN and not cell_error and ex.status != "ok" and ex.messages:
+                    # The notebook stopped before this test ran: say why, not just "no recording".
+                    row["messages"] = [f"not graded: {ex.messages[0]}"]
             row["cell"] = cell_name
             result["functions"].append(row)
     except Exception as exc:  # noqa: BLE001 - one broken submission must not stop the class

@@ -8,7 +8,7 @@ from tests.grading_helpers import (ASSIGNMENT, drop_cells, insert_after_setup, r
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bad-inputs")]
 
-FIRST = "dropout_forward"  # the function each defect is planted in
+FIRST = "dropout_moments"  # the function each defect is planted in: no other exercise calls it
 
 
 def _test_cell(cell):
@@ -35,9 +35,9 @@ def graded(tmp_path_factory):
     write(edited, subs / f"editedtests_{ASSIGNMENT}.ipynb")
     write(replace_solution(sol, FIRST, sources[FIRST].replace(f"def {FIRST}(", "def my_dropout(")),
           subs / f"renamed_{ASSIGNMENT}.ipynb")
-    write(replace_solution(sol, FIRST, "def dropout_forward(x, p, rng, training=True)\n    return x"),
+    write(replace_solution(sol, FIRST, "def dropout_moments(x, p)\n    return x, x"),
           subs / f"syntax_{ASSIGNMENT}.ipynb")
-    write(replace_solution(sol, FIRST, "def dropout_forward(x, p, rng, training=True):\n    while True:\n        pass"),
+    write(replace_solution(sol, FIRST, "def dropout_moments(x, p):\n    while True:\n        pass"),
           subs / f"loop_{ASSIGNMENT}.ipynb")
     write(insert_after_setup(sol, "import numpy as np\nblocks = []\nwhile True:\n    blocks.append(np.ones(10**8))"),
           subs / f"membomb_{ASSIGNMENT}.ipynb")
@@ -91,8 +91,18 @@ def test_one_broken_function_costs_only_that_function(graded, student, hint):
     assert others and _all_full(others), {g: r["messages"] for g, r in others.items()}
 
 
-@pytest.mark.parametrize("student", ["membomb", "sysexit", "osexit", "forkbomb"])
-def test_kernel_killers_get_rows_with_messages(graded, student):
+@pytest.mark.parametrize("student", ["membomb", "sysexit"])
+def test_kernel_survives_memory_bomb_and_sys_exit(graded, student):
     mine = _mine(graded, student)
-    assert all(r["messages"] for r in mine.values())
-    assert sum(r["score"] for r in mine.values()) < sum(r["max_score"] for r in mine.values()) or student == "sysexit"
+    assert _all_full(mine), {g: r["messages"] for g, r in mine.items()}
+    assert mine[FIRST]["submission_status"] == "ok"
+
+
+@pytest.mark.parametrize("student, status", [("osexit", "kernel_died"), ("forkbomb", "timeout")])
+def test_kernel_killers_get_rows_that_say_why(graded, student, status):
+    mine = _mine(graded, student)
+    assert all(r["submission_status"] == status for r in mine.values())
+    assert mine[FIRST]["score"] == 0
+    for row in mine.values():
+        if row["score"] == 0:
+            assert "kernel" in " ".join(row["messages"]).lower(), row["messages"]
