@@ -18,7 +18,9 @@ SUSPICIOUS = [
     (r"\bsubprocess\b|os\.system|os\.fork|os\.exec|pty\.", "starts processes"),
     (r"\bctypes\b|\bbuiltins\b|__builtins__", "tampers with the interpreter"),
     (r"os\._exit|sys\.exit", "exits the kernel"),
-    (r"open\(\s*['\"]/", "opens a file by absolute path"),
+    (r"['\"](\.\./|/(work|root|home|etc|tmp|proc|sys|var|usr|opt|srv|mnt)\b)",
+     "refers to paths outside its own folder"),
+    (r"\bglob\b.*\*\*|os\.walk|os\.scandir|os\.listdir\(\s*['\"]/", "searches the file system"),
 ]
 _COMPILED = [(re.compile(p), why) for p, why in SUSPICIOUS]
 

@@ -19,21 +19,26 @@ def grade_cells(db_url: str, assignment: str, notebook: str = NOTEBOOK_ID) -> di
         return {cell.name: float(cell.max_score) for cell in nb.grade_cells}
 
 
-def save_scores(db_url: str, assignment: str, student: str, scores: dict,
+def open_gradebook(db_url: str) -> Gradebook:
+    """One connection for a whole run: nbgrader checks its schema (running the
+    alembic tool) every time a Gradebook is opened, about half a second."""
+    return Gradebook(db_url)
+
+
+def save_scores(gb: Gradebook, assignment: str, student: str, scores: dict,
                 notebook: str = NOTEBOOK_ID) -> None:
     """Store ``scores`` (grade cell name -> auto score) for one submission."""
-    with Gradebook(db_url) as gb:
-        gb.update_or_create_student(student)
-        try:
-            gb.find_submission(assignment, student)
-        except MissingEntry:
-            gb.add_submission(assignment, student)
-        for cell_name, score in scores.items():
-            grade = gb.find_grade(cell_name, notebook, assignment, student)
-            grade.auto_score = float(score)
-            # A manual score an instructor gave earlier stays, flagged for review.
-            grade.needs_manual_grade = grade.manual_score is not None
-        gb.db.commit()
+    gb.update_or_create_student(student)
+    try:
+        gb.find_submission(assignment, student)
+    except MissingEntry:
+        gb.add_submission(assignment, student)
+    for cell_name, score in scores.items():
+        grade = gb.find_grade(cell_name, notebook, assignment, student)
+        grade.auto_score = float(score)
+        # A manual score an instructor gave earlier stays, flagged for review.
+        grade.needs_manual_grade = grade.manual_score is not None
+    gb.db.commit()
 
 
 def gradebook_totals(db_url: str, assignment: str, student: str) -> tuple[float, float]:

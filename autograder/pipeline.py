@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .flags import scan_sources, student_code
-from .gradebook_io import NOTEBOOK_ID, grade_cells, save_scores
+from .gradebook_io import NOTEBOOK_ID, grade_cells, open_gradebook, save_scores
 from .nbgrader_setup import REPO_ROOT, generate_assignment
 from .registry import CHAPTER_MODULES
 from .scoring import NOT_RUN, score_recording
@@ -184,10 +184,10 @@ def known_grade_ids() -> dict:
     return known
 
 
-def store(run: GradeRun, result: dict) -> None:
+def store(run: GradeRun, gb, result: dict) -> None:
     """Gradebook first, then the journal: a crash in between regrades, never loses."""
     if result["functions"]:
-        save_scores(run.db_url, result["assignment"], result["student"],
+        save_scores(gb, result["assignment"], result["student"],
                     {row["cell"]: row["score"] for row in result["functions"]})
     sub = Submission(result["student"], result["assignment"], Path(result["source"]))
     _write_atomic(result_path(run.out, sub), json.dumps(result, indent=1))
@@ -217,11 +217,14 @@ def grade_class(root, run: GradeRun, assignment: str | None = None, log=print) -
 
 
 def _run_all(todo: list, run: GradeRun, cells: dict) -> None:
+    if not todo:
+        return
     bar = _progress(len(todo), run.progress)
+    gb = open_gradebook(run.db_url)
     try:
         if run.jobs <= 1:
             for sub in todo:
-                store(run, grade_one(sub, run, cells[sub.assignment]))
+                store(run, gb, grade_one(sub, run, cells[sub.assignment]))
                 bar.update(1)
             return
         with ProcessPoolExecutor(max_workers=run.jobs) as pool:
@@ -237,9 +240,10 @@ def _run_all(todo: list, run: GradeRun, cells: dict) -> None:
                               "messages": [f"the grading worker failed: {type(exc).__name__}: {exc}"],
                               "functions": [dict(_not_run(function_of(c), m, ["the grading worker failed"]), cell=c)
                                             for c, m in cells[sub.assignment].items()]}
-                store(run, result)
+                store(run, gb, result)
                 bar.update(1)
     finally:
+        gb.close()
         bar.close()
 
 
