@@ -1,7 +1,7 @@
 """Benchmark: plain `nbgrader autograde` vs our sandboxed grader, same run.
 
 Grades the same submissions (copies of each chapter's solution notebook,
-``--students`` per assignment) three ways and prints seconds per notebook
+``--students`` per assignment, default 8) three ways and prints seconds per notebook
 and the ratios the design budgets:
 
 * ours with 1 job / plain nbgrader   (budget <= 1.2)
@@ -56,7 +56,7 @@ def build_course(root: Path, chosen: list, students: int) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=4, help="submissions per assignment (default 4)")
+    parser.add_argument("--students", type=int, default=8, help="submissions per assignment (default 8)")
     parser.add_argument("--assignment", action="append", help="limit to these assignments")
     args = parser.parse_args(argv)
     chosen = args.assignment or assignments()
