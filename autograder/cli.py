@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(out: Path) -> Path:
+    """Everything to ``OUT/grading.log``; the console gets only the grader's
+    own warnings (a missing sandbox, say), not nbgrader's per-cell notes."""
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "grading.log"
+    to_file = logging.FileHandler(log_path)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+    to_console = logging.StreamHandler(sys.stderr)
+    to_console.setLevel(logging.WARNING)
+    to_console.addFilter(lambda record: record.name.startswith("autograder"))
+    root = logging.getLogger()
+    root.handlers[:] = [to_file, to_console]
+    root.setLevel(logging.INFO)
+    traitlets_log = logging.getLogger("traitlets")  # nbgrader's preprocessors log here
+    traitlets_log.handlers[:] = []
+    traitlets_log.propagate = True
+    return log_path
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.jobs < 1 or args.timeout < 1:
@@ -36,6 +56,7 @@ def main(argv=None) -> int:
         return 2
     out = args.out.resolve()
     db_url = args.db or f"sqlite:///{out / 'gradebook.db'}"
+    log_path = configure_logging(out)
     run = GradeRun(out=out, db_url=db_url, jobs=args.jobs, cell_timeout=args.timeout,
                    progress=not args.no_progress)
     started = time.perf_counter()
@@ -51,5 +72,5 @@ def main(argv=None) -> int:
         flag = "  [flagged: " + "; ".join(res["flags"]) + "]" if res.get("flags") else ""
         print(f"{res['assignment']:12s} {res['student']:24s} {score:6g} / {max_score:g}  {res.get('status', '')}{flag}")
     print(f"\n{len(results)} submission(s) in {elapsed:.1f} s. Gradebook: {db_url}\n"
-          f"CSV: {paths['csv']}\nJSON: {paths['json']}\nFeedback: {paths['feedback']}/<student>/<assignment>.html")
+          f"CSV: {paths['csv']}\nJSON: {paths['json']}\nFeedback: {paths['feedback']}/<student>/<assignment>.html\nLog: {log_path}")
     return 0
