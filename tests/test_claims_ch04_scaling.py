@@ -103,7 +103,7 @@ def test_gaussian_matches_two_moments():
 
 
 def test_noise_to_signal_ratios_quoted():
-    # 0.5 at p = 0.2, 1 at p = 0.5, 3 at p = 0.9
+    # 0.5 at p = 0.2, 1 at p = 0.5, 3 at p = 0.9: measured on torch's dropout, not restated.
     for p, r in ((0.2, 0.5), (0.5, 1.0), (0.9, 3.0)):
-        _, var = ex.analytic_moments(1.0, p)
-        assert abs(math.sqrt(var) - r) < 1e-9
+        samples = ex._torch_dropout_samples(1.0, p, 400_000, seed=0)
+        assert abs(samples.std() - r) < 0.02 * r

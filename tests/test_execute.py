@@ -402,7 +402,7 @@ def test_kernel_cannot_see_or_touch_the_host(course, tmp_path, monkeypatch):
     assert rep["write"] == {p: p in ("/tmp/inside-tmp.txt", "own.txt") for p in write}
     assert not any(rep["net"].values()), rep["net"]
     assert rep["ls"][str(REPO)] == [".venv"]
-    assert "etc" in rep["ls"]["/"] and "work" in rep["ls"]["/"]
+    assert "etc" in rep["ls"]["/"] and REPO.parts[1] in rep["ls"]["/"]  # the repo's top folder, wherever it lives
     assert rep["pid"] < 10
     if os.geteuid() == 0:
         assert rep["uid"] >= sandbox.SANDBOX_UID_BASE

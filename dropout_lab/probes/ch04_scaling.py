@@ -16,16 +16,16 @@ MC_PS = (0.0, 0.2, 0.5, 0.8)
 MC_N = 2001
 
 
-@probe("dropout_forward")
-def probe_dropout_forward(fn, rec, rng):
-    x = rng.normal(size=(200, 50))  # 10 000 entries: the drop-rate bounds rely on this size
+def _training_calls(fn, rec, rng, x):
+    """Calls both forward variants share: every p in training mode, two calls
+    on one Generator (fresh masks), an in-place probe, a 3-d and a float32
+    input, and invalid p. Returns the extra inputs the checks need."""
     for p in FORWARD_PS:
         rec.call(f"train p={p}", fn, x.copy(), p, np.random.default_rng(child_seed(rng)), training=True)
     # Two calls with one Generator must draw two different masks.
     shared = np.random.default_rng(child_seed(rng))
     rec.call("fresh mask 1", fn, x.copy(), 0.5, shared)
     rec.call("fresh mask 2", fn, x.copy(), 0.5, shared)
-    rec.call("eval", fn, x.copy(), 0.5, np.random.default_rng(child_seed(rng)), training=False)
     x_mut = x[:20].copy()
     rec.call("no in-place", fn, x_mut, 0.5, np.random.default_rng(child_seed(rng)))  # mutation is recorded
     x3 = rng.normal(size=(4, 6, 5))
@@ -34,29 +34,25 @@ def probe_dropout_forward(fn, rec, rng):
     rec.call("float32", fn, x32.copy(), 0.5, np.random.default_rng(child_seed(rng)))
     for bad in (-0.1, 1.5):
         rec.call(f"invalid p={bad}", fn, x[:5].copy(), bad, np.random.default_rng(0))
+    return x_mut, x3, x32
+
+
+@probe("dropout_forward")
+def probe_dropout_forward(fn, rec, rng):
+    x = rng.normal(size=(200, 50))  # 10 000 entries: the drop-rate bounds rely on this size
+    x_mut, x3, x32 = _training_calls(fn, rec, rng, x)
+    rec.call("eval", fn, x.copy(), 0.5, np.random.default_rng(child_seed(rng)), training=False)
     rec.call("inputs x", lambda: (x, x3, x_mut, x32))
 
 
 @probe("standard_dropout_forward")
 def probe_standard_dropout_forward(fn, rec, rng):
     x = rng.normal(size=(200, 50))  # 10 000 entries, as for dropout_forward
-    for p in FORWARD_PS:
-        rec.call(f"train p={p}", fn, x.copy(), p, np.random.default_rng(child_seed(rng)), training=True)
-    shared = np.random.default_rng(child_seed(rng))
-    rec.call("fresh mask 1", fn, x.copy(), 0.5, shared)
-    rec.call("fresh mask 2", fn, x.copy(), 0.5, shared)
+    _, x3, x32 = _training_calls(fn, rec, rng, x)
     for p in EVAL_PS:
         rec.call(f"eval p={p}", fn, x.copy(), p, np.random.default_rng(child_seed(rng)), training=False)
-    x_mut = x[:20].copy()
-    rec.call("no in-place", fn, x_mut, 0.5, np.random.default_rng(child_seed(rng)))
     x_mut_eval = x[20:40].copy()
     rec.call("no in-place eval", fn, x_mut_eval, 0.5, np.random.default_rng(child_seed(rng)), training=False)
-    x3 = rng.normal(size=(4, 6, 5))
-    rec.call("3-d input", fn, x3.copy(), 0.3, np.random.default_rng(child_seed(rng)))
-    x32 = x[:50].astype(np.float32)
-    rec.call("float32", fn, x32.copy(), 0.5, np.random.default_rng(child_seed(rng)))
-    for bad in (-0.1, 1.5):
-        rec.call(f"invalid p={bad}", fn, x[:5].copy(), bad, np.random.default_rng(0))
     rec.call("inputs x", lambda: (x, x3, x32))
 
 
