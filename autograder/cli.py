@@ -30,6 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def absolute_sqlite_url(url: str) -> str:
+    """``sqlite:///relative.db`` made absolute: nbgrader opens the gradebook
+    from a temporary course directory, where a relative path points elsewhere."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
+        return prefix + str(Path(url[len(prefix):]).resolve())
+    return url
+
+
 def configure_logging(out: Path) -> Path:
     """Everything to ``OUT/grading.log``; the console gets only the grader's
     own warnings (a missing sandbox, say), not nbgrader's per-cell notes."""
@@ -55,7 +64,7 @@ def main(argv=None) -> int:
         print("error: --jobs and --timeout must be at least 1", file=sys.stderr)
         return 2
     out = args.out.resolve()
-    db_url = args.db or f"sqlite:///{out / 'gradebook.db'}"
+    db_url = absolute_sqlite_url(args.db) if args.db else f"sqlite:///{out / 'gradebook.db'}"
     log_path = configure_logging(out)
     run = GradeRun(out=out, db_url=db_url, jobs=args.jobs, cell_timeout=args.timeout,
                    progress=not args.no_progress)

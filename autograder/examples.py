@@ -48,6 +48,7 @@ def with_sources(student_nb, sources: dict):
 
 def student_version(assignment: str, workdir: Path):
     """The student notebook nbgrader generates for ``assignment``."""
+    workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     out = generate_assignment(assignment, f"sqlite:///{workdir / 'examples-gradebook.db'}", workdir / assignment)
     return nbformat.read(str(out[0]), as_version=4)
@@ -55,7 +56,7 @@ def student_version(assignment: str, workdir: Path):
 
 def make_examples(root: Path, chosen: list | None = None) -> Path:
     """Write ``root/submitted/<student>/<assignment>/exercises.ipynb``; returns root."""
-    root = Path(root)
+    root = Path(root).resolve()  # nbgrader works from a temporary course dir: no relative paths
     scratch = root / ".scratch"
     scratch.mkdir(parents=True, exist_ok=True)
     for assignment in chosen or assignments():

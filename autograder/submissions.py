@@ -94,7 +94,9 @@ def discover(root, known: dict, only: str | None = None) -> tuple[list, list]:
             continue
         student, assignment = _split_name(entry.name, known)
         if assignment is None:
-            assignment = only or _guess_assignment(entry, known)
+            # The notebook's own grade_ids win over --assignment: a 05 notebook
+            # named alice.ipynb must not be graded as 04.
+            assignment = _guess_assignment(entry, known) or only
         if assignment is None:
             problems.append((student, "unknown", f"{entry.name}: cannot tell which assignment this is; "
                              "name it <student>_<assignment>.ipynb or pass --assignment"))
