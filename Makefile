@@ -40,7 +40,9 @@ grade: venv system-deps
 	$(PY) -m autograder.examples grading/examples
 	$(PY) -m autograder grade grading/examples --out grading --jobs 2
 
+## Speed: notebook execution times, then plain nbgrader vs this grader.
 bench: venv system-deps
+	$(PY) -m bench.notebooks
 	$(PY) -m bench.run
 
 clean:

@@ -125,3 +125,14 @@ def test_bad_arguments_give_clear_errors(tmp_path):
     (tmp_path / "subs").mkdir()
     proc = run_grader(tmp_path / "subs", tmp_path / "out", "--assignment", "99-nope")
     assert proc.returncode == 2 and "unknown assignment" in proc.stderr
+
+
+def test_solution_and_stub_notebooks_run_without_any_cell_error(graded):
+    """The solution runs clean, and the untouched student notebook runs top to
+    bottom with stubs: experiment cells say "implement X first" instead of
+    raising, and self-checks report instead of raising."""
+    _, out, _ = graded
+    for assignment in assignments():
+        for student in ("ada", "ben"):
+            result = json.loads((out / "results" / assignment / f"{student}.json").read_text())
+            assert result["status"] == "ok" and result["messages"] == [], (student, assignment, result["messages"])
