@@ -34,6 +34,7 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 
 from . import sandbox
+from .nbgrader_setup import speed_up_gradebook
 from .sandbox import AsyncSandboxedKernelManager, SandboxPolicy, UidLease, chown_tree, kernel_env
 
 log = logging.getLogger(__name__)
@@ -266,25 +267,9 @@ def _make_restore_missing():
     return RestoreMissingCells
 
 
-def _speed_up_gradebook() -> None:
-    """nbgrader's Gradebook() runs the ``alembic`` CLI (~0.45 s) on EVERY
-    construction to learn the schema head, a constant of the installed nbgrader;
-    the sanitising step builds three. Cache it once per process, and make sure
-    the ``alembic`` script of this environment is found on PATH."""
-    import nbgrader.api as api
-    if getattr(api.get_alembic_version, "_dropout_cached", False):
-        return
-    bindir = os.path.dirname(sys.executable)
-    if shutil.which("alembic") is None and os.path.exists(os.path.join(bindir, "alembic")):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    cached = functools.lru_cache(maxsize=1)(api.get_alembic_version)
-    cached._dropout_cached = True  # type: ignore[attr-defined]
-    api.get_alembic_version = cached
-
-
 def sanitize(nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
     """nbgrader autograde's sanitising step, plus restoring deleted cells."""
-    _speed_up_gradebook()
+    speed_up_gradebook()
     (CheckCellMetadata, ClearOutput, DeduplicateIds, _LimitOutput, OverwriteCells,
      OverwriteKernelspec) = _nbgrader_preprocessors()
     RestoreMissingCells = _make_restore_missing()

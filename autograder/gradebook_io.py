@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from nbgrader.api import Gradebook, MissingEntry
 
+from .nbgrader_setup import speed_up_gradebook
+
 NOTEBOOK_ID = "exercises"
 
 
 def grade_cells(db_url: str, assignment: str, notebook: str = NOTEBOOK_ID) -> dict:
     """grade cell name -> max score, as recorded by generate_assignment."""
+    speed_up_gradebook()
     with Gradebook(db_url) as gb:
         nb = gb.find_notebook(notebook, assignment)
         return {cell.name: float(cell.max_score) for cell in nb.grade_cells}
@@ -22,6 +25,7 @@ def grade_cells(db_url: str, assignment: str, notebook: str = NOTEBOOK_ID) -> di
 def open_gradebook(db_url: str) -> Gradebook:
     """One connection for a whole run: nbgrader checks its schema (running the
     alembic tool) every time a Gradebook is opened, about half a second."""
+    speed_up_gradebook()
     return Gradebook(db_url)
 
 

@@ -9,6 +9,7 @@ always generate into a temporary course directory and copy out notebooks.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -19,6 +20,34 @@ from traitlets.config import Config
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO_ROOT / "solutions"
 CHAPTERS = REPO_ROOT / "chapters"
+
+
+def speed_up_gradebook() -> None:
+    """Cache nbgrader's schema-head lookup for this process.
+
+    nbgrader's ``Gradebook()`` runs the ``alembic`` command (~0.45 s) on every
+    construction to learn the schema head, a constant of the installed
+    nbgrader; generating one assignment alone opens several gradebooks.
+    """
+    import nbgrader.api as api
+
+    if not getattr(api.get_alembic_version, "_dropout_cached", False):
+        cached = functools.lru_cache(maxsize=1)(_alembic_head)
+        cached._dropout_cached = True
+        api.get_alembic_version = cached
+
+
+def _alembic_head() -> str:
+    """The schema head nbgrader's migrations define, read in-process with
+    alembic's API: the same answer as nbgrader's `alembic heads` subprocess,
+    which takes about 2 s to start."""
+    import nbgrader
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def assignments(solutions_root: Path = SOLUTIONS) -> list[str]:
@@ -38,6 +67,7 @@ def generate_assignment(assignment: str, db_url: str, out_dir: Path,
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.converters import GenerateAssignment
 
+    speed_up_gradebook()
     source = solutions_root / assignment
     if not source.is_dir():
         raise ValueError(f"no such assignment: {assignment!r} (no folder {source})")
