@@ -553,6 +553,9 @@ def execute_submission(notebook_path, workdir, *, db_url: str, assignment_id: st
         watchdog = threading.Timer(hard_limit, _watchdog_kill)
         watchdog.daemon = True
         watchdog.start()
+        disk_guard = sandbox.DiskGuard(workdir, policy.max_workdir_bytes, policy.max_workdir_files,
+                                       _watchdog_kill)
+        disk_guard.start()
         t0 = time.monotonic()
         try:
             nb, resources = ex.preprocess(nb, resources, km=km)
@@ -591,6 +594,11 @@ def execute_submission(notebook_path, workdir, *, db_url: str, assignment_id: st
                 log.exception("executing %s failed", notebook_path)
         finally:
             watchdog.cancel()
+            disk_guard.stop()
+            if disk_guard.tripped:
+                result.status = "kernel_died"
+                result.messages.insert(0, f"The kernel was stopped: {disk_guard.tripped}. "
+                                          "The cells after that point were not run.")
             result.timings["execute_s"] = time.monotonic() - t0
             try:  # we passed km, so nbclient leaves the kernel to us
                 ex._cleanup_kernel()

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,10 @@ class SandboxPolicy:
     readonly_paths: tuple[str, ...] = ()
     #: size of the private /tmp (a tmpfs in memory).
     tmp_bytes: int = 256 * 2**20
+    #: total bytes and files the kernel may keep in its work dir; RLIMIT_FSIZE
+    #: caps one file only, so a loop of big files is stopped by DiskGuard.
+    max_workdir_bytes: int = 512 * 2**20
+    max_workdir_files: int = 5000
 
     def rlimits(self) -> dict[str, int]:
         return {
@@ -491,3 +496,49 @@ class AsyncSandboxedKernelManager(_SandboxMixin, AsyncKernelManager):
 
     interrupt_kernel = _SandboxMixin._async_interrupt_kernel  # type: ignore[assignment]
     cleanup_resources = _SandboxMixin._async_cleanup_resources  # type: ignore[assignment]
+
+
+def directory_usage(root, max_files: int) -> tuple[int, int]:
+    """(bytes, files) under ``root`` without following links; stops counting
+    once ``max_files`` is passed, so a folder of a million files stays cheap."""
+    total, files, stack = 0, 0, [str(root)]
+    while stack and files <= max_files:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    files += 1
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total, files
+
+
+class DiskGuard(threading.Thread):
+    """Watches a kernel's work dir and calls ``kill`` once it holds more than
+    ``max_bytes`` or ``max_files``; ``tripped`` then says what was exceeded."""
+
+    def __init__(self, root, max_bytes: int, max_files: int, kill, interval: float = 0.5):
+        super().__init__(daemon=True, name="disk-guard")
+        self.root, self.max_bytes, self.max_files = root, max_bytes, max_files
+        self.kill, self.interval = kill, interval
+        self.tripped: str | None = None
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            used, files = directory_usage(self.root, self.max_files)
+            if used > self.max_bytes or files > self.max_files:
+                self.tripped = (f"the notebook filled its folder past the grader's limit "
+                                f"({used / 2**20:.0f} MiB in {files} files; the limit is "
+                                f"{self.max_bytes / 2**20:.0f} MiB and {self.max_files} files)")
+                self.kill()
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()

@@ -476,3 +476,19 @@ def test_links_and_fifos_are_removed_from_recordings(course, tmp_path):
     assert not res.record_dir.is_symlink()
     assert sorted(p.name for p in res.record_dir.iterdir()) == ["double.json"]
     assert course["root"].is_dir() and course["db"].exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell, what", [
+    ("for i in range(100000):\n    open(f'big{i}', 'wb').write(b'x' * 8_000_000)", "MiB"),
+    ("import os\nos.makedirs('d', exist_ok=True)\nfor i in range(10**6):\n    open(f'd/{i}', 'w').close()", "files"),
+])
+def test_filling_the_disk_stops_the_kernel(course, tmp_path, cell, what):
+    """RLIMIT_FSIZE caps one file; the disk guard caps the folder as a whole."""
+    policy = SandboxPolicy(readonly_paths=(str(REPO / "dropout_lab"),), max_workdir_bytes=64 * 2**20,
+                           max_workdir_files=500)
+    res = run(course, tmp_path, student_nb(course, extra_cells=[cell, "print('after')"]),
+              cell_timeout=30, policy=policy)
+    assert res.status == "kernel_died", res.messages
+    assert "filled its folder" in res.messages[0] and what in res.messages[0]
+    assert recording(res)["out"] == 42  # work done before the flood is kept
