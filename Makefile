@@ -29,7 +29,7 @@ book: venv
 
 ## Every test, the book build and the browser test included.
 test: venv system-deps
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 --dist loadfile -q
 
 ## Regenerate the student notebooks chapters/*/exercises.ipynb from solutions/.
 student: venv

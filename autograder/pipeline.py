@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import sys
+import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -81,9 +82,9 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict) -> dict:
     from .execute import execute_submission
 
     seed = submission_seed(run.secret, sub)
-    workdir = run.out / "work" / sub.assignment / sub.student
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    # A short private folder: the kernel's ipc sockets live in it, and a Unix
+    # socket path may not exceed about 107 bytes, whatever --out is.
+    workdir = Path(tempfile.mkdtemp(prefix="dropout-grade-"))
     result = {"version": RESULT_VERSION, "student": sub.student, "assignment": sub.assignment,
               "source": str(sub.path), "digest": file_digest(sub.path), "flags": [], "functions": []}
     try:

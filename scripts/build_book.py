@@ -19,6 +19,8 @@ Options: ``--root DIR`` builds another copy of the book (used by the tests),
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import filecmp
 import hashlib
 import json
@@ -137,7 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", dest="full",
                         help="rebuild every page (execution cache still used)")
     args, extra = parser.parse_known_args(argv)
-    return build(args.root, full=args.full, extra_args=extra)
+    with build_lock(args.root):
+        return build(args.root, full=args.full, extra_args=extra)
+
+
+@contextlib.contextmanager
+def build_lock(root: Path):
+    """One build of a book root at a time: two builds (two test workers, or a
+    test run beside `make book`) would race on _build/ and the MathJax copy.
+    A second build waits, then finds everything cached."""
+    lock_path = root / "_build" / ".build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Shared helpers for the book tests (test_book.py, test_browser.py).
 
 Not a conftest: the test modules import what they need from here. The book is built
-once per test process (both modules run in the same xdist group, hence the same
-worker) by ``scripts.build_book`` into the real ``_build``; a warm build with no change
-takes seconds thanks to Sphinx's environment and the jupyter-cache.
+once per test process by ``scripts.build_book`` into the real ``_build``. The two
+modules may run in two xdist workers at once: build_book takes a lock on the book
+root, so the second build waits and then finds everything cached (seconds).
 
 ``DROPOUT_BOOK_ROOT=/some/copy`` points every book test at another copy of the
 repository (used to check that the tests fail on a broken copy).

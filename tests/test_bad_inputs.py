@@ -6,7 +6,7 @@ import pytest
 from tests.grading_helpers import (ASSIGNMENT, drop_cells, insert_after_setup, replace_solution, rows_by,
                                    run_grader, solution_cells, solution_nb, write)
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bad-inputs")]
+pytestmark = pytest.mark.slow
 
 FIRST = "dropout_moments"  # the function each defect is planted in: no other exercise calls it
 

@@ -24,7 +24,7 @@ from tests.book_fixtures import (
     toc_source,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 
 from tests.book_fixtures import HTML_DIR, SCREENSHOT_DIR, build_book_once, toc_docnames
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
+pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

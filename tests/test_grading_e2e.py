@@ -14,7 +14,7 @@ from autograder.examples import make_examples
 from autograder.nbgrader_setup import REPO_ROOT, assignments
 from tests.grading_helpers import rows_by, run_grader, total
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-e2e")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +136,23 @@ def test_solution_and_stub_notebooks_run_without_any_cell_error(graded):
         for student in ("ada", "ben"):
             result = json.loads((out / "results" / assignment / f"{student}.json").read_text())
             assert result["status"] == "ok" and result["messages"] == [], (student, assignment, result["messages"])
+
+
+def test_db_option_puts_the_gradebook_where_asked(tmp_path):
+    import nbformat
+
+    from autograder.nbgrader_setup import SOLUTIONS
+
+    assignment = assignments()[0]
+    subs = tmp_path / "flat"
+    subs.mkdir()
+    nb = nbformat.read(str(SOLUTIONS / assignment / "exercises.ipynb"), as_version=4)
+    nbformat.write(nb, str(subs / f"zoe_{assignment}.ipynb"))
+    db = tmp_path / "elsewhere" / "class.db"
+    db.parent.mkdir()
+    proc = run_grader(subs, tmp_path / "out", "--db", f"sqlite:///{db}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (tmp_path / "out" / "gradebook.db").exists()
+    with Gradebook(f"sqlite:///{db}") as gb:
+        sub = gb.find_submission(assignment, "zoe")
+        assert sub.score == sub.max_score > 0
