@@ -2,8 +2,9 @@
 
 Pipeline (nbgrader 0.9.6's own preprocessors, in ``Autograde``'s order):
 
-1. read the file defensively (size cap, JSON, nbformat upgrade + validation);
-2. sanitise: ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells
+1. read the file defensively (:mod:`autograder.submission_reader`: size cap,
+   JSON, nbformat upgrade + validation);
+2. sanitise (:mod:`autograder.restore_cells`): ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells
    (restores locked and test cells, cell types and points from the gradebook),
    RestoreMissingCells (ours: puts back grade and locked cells the student
    deleted), CheckCellMetadata;
@@ -17,12 +18,9 @@ reads the recordings from ``ExecutionResult.record_dir`` afterwards.
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
-import shutil
-import sys
 import pathlib
 import tempfile
 import threading
@@ -34,15 +32,12 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 
 from . import sandbox
-from .nbgrader_setup import speed_up_gradebook
+from .restore_cells import sanitize
+from .submission_reader import MAX_NOTEBOOK_BYTES, InvalidNotebook, read_submission  # noqa: F401 (re-exported)
 from .sandbox import AsyncSandboxedKernelManager, SandboxPolicy, UidLease, chown_tree, kernel_env
 
 log = logging.getLogger(__name__)
 
-#: the largest submission we read (bytes).
-MAX_NOTEBOOK_BYTES = 20 * 2**20
-#: the most cells a submission may have.
-MAX_CELLS = 2000
 #: output kept per cell during execution (bytes); the rest is dropped as it arrives.
 MAX_OUTPUT_BYTES_PER_CELL = 256 * 2**10
 #: hard cap on the wall-clock budget of one notebook (seconds).
@@ -63,220 +58,6 @@ class ExecutionResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: the unprivileged uid the kernel ran as (None: the grader's own uid).
     sandbox_uid: int | None = None
-
-
-# --------------------------------------------------------------------------- reading
-
-
-class InvalidNotebook(Exception):
-    """The submission cannot be read as a Jupyter notebook."""
-
-
-def _repair_cells(nbdict: dict) -> dict:
-    """Keep only the keys nbformat 4 allows on cells (outputs are cleared anyway)."""
-    cells = []
-    for cell in nbdict.get("cells", []):
-        if not isinstance(cell, dict):
-            continue
-        ctype = cell.get("cell_type")
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(str(s) for s in source)
-        if not isinstance(source, str):
-            source = str(source)
-        metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
-        if ctype == "code":
-            new = nbformat.v4.new_code_cell(source=source, metadata=metadata)
-        elif ctype == "markdown":
-            new = nbformat.v4.new_markdown_cell(source=source, metadata=metadata)
-        elif ctype == "raw":
-            new = nbformat.v4.new_raw_cell(source=source, metadata=metadata)
-        else:
-            continue
-        if isinstance(cell.get("id"), str):
-            new["id"] = cell["id"]
-        cells.append(new)
-    nb = nbformat.v4.new_notebook(cells=cells)
-    md = nbdict.get("metadata")
-    if isinstance(md, dict):
-        nb.metadata.update(md)
-    return nb
-
-
-def read_submission(path: str | os.PathLike) -> NotebookNode:
-    """Read a submitted notebook or raise InvalidNotebook with a plain message."""
-    path = pathlib.Path(path)
-    try:
-        if path.is_symlink() or not path.is_file():
-            raise InvalidNotebook(f"{path.name} is not a regular file.")
-        size = path.stat().st_size
-        if size == 0:
-            raise InvalidNotebook(f"{path.name} is empty (0 bytes).")
-        if size > MAX_NOTEBOOK_BYTES:
-            raise InvalidNotebook(
-                f"{path.name} is {size / 2**20:.1f} MB; the limit is "
-                f"{MAX_NOTEBOOK_BYTES // 2**20} MB. Clear the outputs (Kernel > Restart & Clear "
-                "Output) and submit again.")
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
-    except OSError as exc:
-        raise InvalidNotebook(f"{path.name} could not be read: {exc.strerror or exc}.") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidNotebook(f"{path.name} is not a text file (not UTF-8), so not a notebook.") from None
-    if not text.strip():
-        raise InvalidNotebook(f"{path.name} is empty.")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidNotebook(
-            f"{path.name} is not valid JSON, so Jupyter cannot open it ({exc}). It may have "
-            "been truncated or edited by hand; re-download it from Jupyter and submit again.") from None
-    if not isinstance(data, dict) or "nbformat" not in data:
-        raise InvalidNotebook(f"{path.name} is JSON but not a Jupyter notebook (no 'nbformat' field).")
-    major = data.get("nbformat")
-    if not isinstance(major, int) or major < 3 or major > 4:
-        raise InvalidNotebook(
-            f"{path.name} has notebook format version {major!r}; only versions 3 and 4 can be graded.")
-    try:
-        nb = nbformat.reads(text, as_version=4, capture_validation_error={})
-    except Exception as exc:  # nbformat raises many kinds on malformed input
-        if major == 4:
-            try:
-                nb = _repair_cells(data)
-            except Exception:
-                raise InvalidNotebook(f"{path.name} is not a readable notebook ({exc}).") from None
-        else:
-            raise InvalidNotebook(f"{path.name} could not be upgraded from format 3 ({exc}).") from None
-    try:
-        nbformat.validate(nb)
-    except Exception:
-        try:
-            nb = _repair_cells(nb if isinstance(nb, dict) else data)
-            nbformat.validate(nb)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidNotebook(f"{path.name} is not a valid notebook: {first}") from None
-    if not nb.cells:
-        raise InvalidNotebook(f"{path.name} has no cells.")
-    if len(nb.cells) > MAX_CELLS:
-        raise InvalidNotebook(f"{path.name} has {len(nb.cells)} cells; the limit is {MAX_CELLS}.")
-    return nb
-
-
-# --------------------------------------------------------------------------- sanitising
-
-
-def _nbgrader_preprocessors():
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds,
-                                        LimitOutput, OverwriteCells, OverwriteKernelspec)
-    return CheckCellMetadata, ClearOutput, DeduplicateIds, LimitOutput, OverwriteCells, OverwriteKernelspec
-
-
-def _make_restore_missing():
-    from nbgrader.api import Gradebook
-    from nbgrader.nbgraderformat import MetadataValidator
-    from nbgrader.preprocessors import NbGraderPreprocessor
-
-    class RestoreMissingCells(NbGraderPreprocessor):
-        """Put back grade cells and locked cells that the student deleted.
-
-        nbgrader 0.9.6 has ``OverwriteCells.add_missing_cells`` (off by default),
-        but it raises KeyError when the cell before a missing one is itself
-        missing or is a plain locked cell, so we do it here. A missing cell goes
-        after its anchor: for ``test_F`` the solution cell ``F`` (the course's
-        convention), otherwise the nearest earlier cell of the source notebook
-        still present; with no anchor, at the start (if it was the first source
-        cell) or at the end. It also turns cells that carry nbgrader metadata but
-        no grade_id (OverwriteCells removes unknown ids) into plain cells.
-        """
-
-        def preprocess(self, nb, resources):
-            for cell in nb.cells:
-                md = cell.metadata.get("nbgrader")
-                if md is not None and not md.get("grade_id") and (
-                        md.get("grade") or md.get("solution") or md.get("locked") or md.get("task")):
-                    del cell.metadata["nbgrader"]
-            nbg = resources["nbgrader"]
-            with Gradebook(nbg["db_url"]) as gb:
-                source_nb = gb.find_notebook(nbg["notebook"], nbg["assignment"])
-                source_cells = list(source_nb.source_cells)
-                points = {c.name: c.max_score for c in source_nb.grade_cells}
-                solution_ids = {c.name for c in source_nb.solution_cells}
-                task_ids = {c.name for c in source_nb.task_cells}
-                order = [c.name for c in source_cells]
-                present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
-                restored = resources.setdefault("restored_cells", [])
-                for sc in source_cells:
-                    name = sc.name
-                    if name in present or name in task_ids:
-                        continue
-                    is_grade = name in points
-                    if not (is_grade or sc.locked):
-                        continue  # a deleted solution cell is not put back
-                    cell = self._cell(sc, points.get(name), name in solution_ids, MetadataValidator)
-                    idx = self._position(nb, name, order, present)
-                    nb.cells.insert(idx, cell)
-                    present.add(name)
-                    restored.append(name)
-                    self.log.warning("restored missing cell %s at position %d", name, idx)
-            return nb, resources
-
-        @staticmethod
-        def _index_of(nb, grade_id):
-            for i, c in enumerate(nb.cells):
-                if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-                    return i
-            return None
-
-        def _position(self, nb, name, order, present):
-            if name.startswith("test_"):
-                i = self._index_of(nb, name[len("test_"):])
-                if i is not None:
-                    return i + 1
-            pos = order.index(name)
-            for prev in reversed(order[:pos]):
-                if prev in present:
-                    i = self._index_of(nb, prev)
-                    if i is not None:
-                        return i + 1
-            return 0 if pos == 0 else len(nb.cells)
-
-        @staticmethod
-        def _cell(sc, max_score, is_solution, validator_cls):
-            md = {
-                "grade": max_score is not None,
-                "grade_id": sc.name,
-                "locked": bool(sc.locked),
-                "checksum": sc.checksum,
-                "solution": bool(is_solution),
-                "schema_version": 3,
-            }
-            if max_score is not None:
-                md["points"] = float(max_score)
-            meta = {"nbgrader": md}
-            if not is_solution:
-                meta.update({"deletable": False, "editable": False})
-            if sc.cell_type == "code":
-                cell = nbformat.v4.new_code_cell(source=sc.source or "", metadata=meta)
-            else:
-                cell = nbformat.v4.new_markdown_cell(source=sc.source or "", metadata=meta)
-            return validator_cls().upgrade_cell_metadata(cell)
-
-    return RestoreMissingCells
-
-
-def sanitize(nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-    """nbgrader autograde's sanitising step, plus restoring deleted cells."""
-    speed_up_gradebook()
-    (CheckCellMetadata, ClearOutput, DeduplicateIds, _LimitOutput, OverwriteCells,
-     OverwriteKernelspec) = _nbgrader_preprocessors()
-    RestoreMissingCells = _make_restore_missing()
-    for pp in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(),
-               OverwriteCells(add_missing_cells=False), RestoreMissingCells(), CheckCellMetadata()):
-        nb, resources = pp.preprocess(nb, resources)
-    return nb, resources
 
 
 # --------------------------------------------------------------------------- execution
@@ -624,7 +405,7 @@ def execute_submission(notebook_path, workdir, *, db_url: str, assignment_id: st
                 result.messages.append("The kernel's last words mention running out of memory.")
 
         # --- output limits (nbgrader's LimitOutput: lines and traceback length)
-        LimitOutput = _nbgrader_preprocessors()[3]
+        from nbgrader.preprocessors import LimitOutput
         try:
             nb, resources = LimitOutput().preprocess(nb, resources)
         except Exception:  # pragma: no cover - defensive
