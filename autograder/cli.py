@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--db", help="gradebook SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
     grade.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded in parallel (default 1)")
     grade.add_argument("--timeout", type=int, default=60, help="seconds per cell before it is stopped (default 60)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="grade every submission again, even those the journal in OUT/results says are done "
+                            "(after a change to the checks or the reference)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -67,7 +70,7 @@ def main(argv=None) -> int:
     db_url = absolute_sqlite_url(args.db) if args.db else f"sqlite:///{out / 'gradebook.db'}"
     log_path = configure_logging(out)
     run = GradeRun(out=out, db_url=db_url, jobs=args.jobs, cell_timeout=args.timeout,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, regrade=args.regrade)
     started = time.perf_counter()
     try:
         results = grade_class(args.submissions, run, args.assignment, log=lambda m: print(m, file=sys.stderr))

@@ -41,6 +41,7 @@ class GradeRun:
     jobs: int = 1
     cell_timeout: int = 60
     progress: bool = True
+    regrade: bool = False  # ignore the journal of finished submissions
     secret: int = field(default_factory=lambda: secrets.randbits(62))
 
 
@@ -203,7 +204,7 @@ def grade_class(root, run: GradeRun, assignment: str | None = None, log=print) -
     subs, problems = discover(root, known, only=assignment)
     run.out.mkdir(parents=True, exist_ok=True)
     cells = prepare_assignments(sorted({s.assignment for s in subs}), run.db_url, run.out)
-    todo = [s for s in subs if not _is_done(run.out, s)]
+    todo = [s for s in subs if run.regrade or not _is_done(run.out, s)]
     if len(todo) < len(subs):
         log(f"resuming: {len(subs) - len(todo)} submission(s) already graded in {run.out}")
     _run_all(todo, run, cells)

@@ -94,6 +94,13 @@ def test_rerun_resumes_without_regrading(graded):
     assert "resuming" in proc.stderr
     after = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
     assert before == after
+    # --regrade ignores the journal (after a fix to a check, say) and replaces, not adds, rows.
+    proc = run_grader(root / "subs", out, "--jobs", "2", "--regrade", "--assignment", assignments()[0])
+    assert proc.returncode == 0 and "resuming" not in proc.stderr
+    regraded = {p for p in (out / "results").rglob("*.json") if p.stat().st_mtime_ns != before[p]}
+    assert regraded == {p for p in before if p.parent.name == assignments()[0]}
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        assert len(gb.assignment_submissions(assignments()[0])) == 5
 
 
 def test_killed_run_resumes_without_losing_or_duplicating(tmp_path):
