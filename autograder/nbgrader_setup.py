@@ -17,6 +17,8 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+#: nbgrader course id used for every gradebook (nbgrader's Gradebook default).
+COURSE_ID = "default_course"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO_ROOT / "solutions"
 CHAPTERS = REPO_ROOT / "chapters"
@@ -83,6 +85,9 @@ def generate_assignment(assignment: str, db_url: str, out_dir: Path,
         config.CourseDirectory.source_directory = "source"
         config.CourseDirectory.release_directory = "release"
         config.CourseDirectory.db_url = db_url
+        # nbgrader's CourseDirectory defaults to course '' but Gradebook() to
+        # 'default_course'; SQLite ignores the mismatch, PostgreSQL's foreign keys do not.
+        config.CourseDirectory.course_id = COURSE_ID
         config.CourseDirectory.assignment_id = assignment
         config.GenerateAssignment.create_assignment = True
         config.GenerateAssignment.force = True
