@@ -1,0 +1,64 @@
+"""The graded API is fixed by COURSE_SPEC.md (graders outside the project rely
+on it): names, signatures and grade_ids in the solution notebooks, the student
+notebooks and the hidden references must match it exactly."""
+import ast
+import inspect
+
+import nbformat
+import pytest
+
+from autograder.nbgrader_setup import CHAPTERS, SOLUTIONS
+from autograder.registry import CHAPTER_MODULES, graded_functions
+
+#: COURSE_SPEC.md, sections 04 and 05: grade_id -> signature (methods for classes).
+SPEC = {
+    "04-scaling": {
+        "dropout_forward": "(x, p, rng, training=True)",
+        "standard_dropout_forward": "(x, p, rng, training=True)",
+        "dropout_moments": "(x, p)",
+        "mc_moments": "(x, p, n_samples, rng)",
+    },
+    "05-backprop": {
+        "dropout_backward": "(dout, mask, p)",
+        "numerical_gradient": "(f, x, h=1e-05)",
+        "relative_error": "(a, b)",
+        "mlp_loss_and_grads": "(X, y, params, hidden_mask, p)",
+        "DropoutFunction": {"forward": "(ctx, x, mask, p)", "backward": "(ctx, grad_output)"},
+    },
+}
+
+
+def _signature(node):
+    if isinstance(node, ast.ClassDef):
+        return {f.name: f"({ast.unparse(f.args)})" for f in node.body if isinstance(f, ast.FunctionDef)}
+    return f"({ast.unparse(node.args)})"
+
+
+@pytest.mark.parametrize("assignment", sorted(SPEC))
+@pytest.mark.parametrize("folder", [SOLUTIONS, CHAPTERS], ids=["solution", "student"])
+def test_notebook_defines_the_spec_api(assignment, folder):
+    nb = nbformat.read(str(folder / assignment / "exercises.ipynb"), as_version=4)
+    grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    found = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            defs = {n.name: n for n in ast.parse(cell.source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            assert meta["grade_id"] in defs, f"solution cell {meta['grade_id']} does not define it"
+            found[meta["grade_id"]] = _signature(defs[meta["grade_id"]])
+    assert found == SPEC[assignment]
+    for grade_id in SPEC[assignment]:
+        assert grade_ids.count(f"test_{grade_id}") == 1 and grade_ids.count(grade_id) == 1
+
+
+def test_references_match_the_spec():
+    expected = {gid: sig for chapter in SPEC.values() for gid, sig in chapter.items()}
+    assert set(graded_functions()) == set(expected) and set(CHAPTER_MODULES) == set(SPEC)
+    for grade_id, graded in graded_functions().items():
+        ref = graded.reference
+        if inspect.isclass(ref):
+            methods = {name: str(inspect.signature(getattr(ref, name))) for name in expected[grade_id]}
+            assert methods == expected[grade_id]
+            assert issubclass(ref, __import__("torch").autograd.Function)
+        else:
+            assert str(inspect.signature(ref)) == expected[grade_id], grade_id
