@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +25,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = "solutions"
 CHAPTERS = "chapters"
-_IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
 
 
 def chapter_dirs(root: Path = REPO_ROOT) -> list[Path]:
@@ -52,44 +48,13 @@ def generate(chapter_dir: str | Path, out_dir: str | Path) -> list[Path]:
     (read) and the notebooks in ``out_dir`` (written); other files in ``out_dir``, such
     as the prose page ``index.md``, are left alone.
     """
+    from autograder.nbgrader_setup import generate_assignment
+
     chapter_dir = Path(chapter_dir).resolve()
-    out_dir = Path(out_dir)
-    name = chapter_dir.name
+    # A throwaway gradebook: never the real one in grading/.
     with tempfile.TemporaryDirectory(prefix="gen-student-") as tmp:
-        course = Path(tmp)
-        shutil.copytree(chapter_dir, course / "source" / name, ignore=_IGNORE)
-        cmd = [
-            sys.executable, "-m", "nbgrader", "generate_assignment", name,
-            "--force",
-            f"--CourseDirectory.root={course}",
-            "--CourseDirectory.source_directory=source",
-            "--CourseDirectory.release_directory=release",
-            f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}",
-            "--log-level=WARN",
-        ]
-        # cwd is the temporary course: the repository's nbgrader_config.py (whose
-        # gradebook is the real one) must not be picked up.
-        # nbgrader runs `alembic` from PATH to set up the gradebook: put this
-        # interpreter's bin/ (the venv's) first, even when the venv is not activated.
-        env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        proc = subprocess.run(cmd, cwd=course, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-        released = course / "release" / name
-        if proc.returncode != 0 or not released.is_dir():
-            raise RuntimeError(
-                f"nbgrader generate_assignment failed for {chapter_dir} "
-                f"(exit code {proc.returncode}):\n{proc.stdout}"
-            )
-        written = []
-        for nb in _notebooks(released):
-            target = out_dir / nb.relative_to(released)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(nb, target)
-            written.append(target)
-        if not written:
-            raise RuntimeError(f"nbgrader produced no notebook for {chapter_dir}")
-        return written
+        return generate_assignment(chapter_dir.name, f"sqlite:///{Path(tmp) / 'gradebook.db'}",
+                                   Path(out_dir), solutions_root=chapter_dir.parent)
 
 
 def normalise(nb: dict) -> list[tuple[str, str, dict]]:
