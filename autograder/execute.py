@@ -87,10 +87,13 @@ def _make_execute_class():
 
         def _timeout_for(self, cell):
             remaining = self.deadline - time.monotonic() if self.deadline else self.timeout
-            t = int(self.timeout)
+            t = float(self.timeout)
             if remaining < t:
                 self.budget_clipped.add(self.current_index)
-                t = max(1, int(remaining))
+                # never round down: a clipped cell that times out must leave the
+                # clock past the deadline, so the next code cell is refused
+                # even if the interrupt lands late (after this cell finished)
+                t = max(1.0, remaining)
             return t
 
         def start_new_kernel(self, **kw):
