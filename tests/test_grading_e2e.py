@@ -43,6 +43,12 @@ def test_solution_full_marks_stub_zero_partial_between(graded):
     assert 0 < cyd_score < max_score
 
 
+def test_instructor_terminal_shows_no_library_warnings(graded):
+    _, _, proc = graded
+    noise = [line for line in proc.stderr.splitlines() if "Warning" in line or "Traceback" in line]
+    assert not noise, noise[:5]
+
+
 def test_attacker_and_corrupt_file_are_reported_not_fatal(graded):
     _, out, _ = graded
     rows = rows_by(out)
