@@ -37,6 +37,17 @@ def build():
     return result
 
 
+
+def pages_matching(pattern) -> dict:
+    """built page (relative path) -> sorted distinct matches of ``pattern``; pages without any are left out."""
+    offenders = {}
+    for page in HTML_DIR.rglob("*.html"):
+        found = set(pattern.findall(page.read_text(encoding="utf-8", errors="replace")))
+        if found:
+            offenders[str(page.relative_to(HTML_DIR))] = sorted(found)
+    return offenders
+
+
 def test_build_succeeds(build):
     assert (HTML_DIR / "index.html").is_file()
     # The build announces its wall time (make book relies on it).
@@ -69,11 +80,7 @@ def test_no_launch_or_repository_buttons(build):
         r"repository-button|edit-this-page|download-source-button|download-notebook-button|"
         r"thebe-launch|THEBE_JS_URL",
     )
-    offenders = {}
-    for page in HTML_DIR.rglob("*.html"):
-        found = set(patterns.findall(page.read_text(encoding="utf-8", errors="replace")))
-        if found:
-            offenders[str(page.relative_to(HTML_DIR))] = sorted(found)
+    offenders = pages_matching(patterns)
     assert not offenders, f"launch/repository/download buttons on the site: {offenders}"
 
 
@@ -116,11 +123,7 @@ def test_solution_sentinels_never_reach_the_site(build):
 
 
 def test_no_cdn_references(build):
-    offenders = {}
-    for page in HTML_DIR.rglob("*.html"):
-        found = set(CDN_RE.findall(page.read_text(encoding="utf-8", errors="replace")))
-        if found:
-            offenders[str(page.relative_to(HTML_DIR))] = sorted(found)
+    offenders = pages_matching(CDN_RE)
     assert not offenders, f"pages refer to a CDN (the site must work offline): {offenders}"
 
 
