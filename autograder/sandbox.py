@@ -224,6 +224,10 @@ os.execv(argv[0], argv)
 """
 
 
+#: extra tasks allowed when the kernel shares the user's uid (see launcher_command).
+SHARED_UID_TASK_HEADROOM = 512
+
+
 def _count_tasks(uid: int) -> int | None:
     """Processes and threads of ``uid`` now (Linux /proc), None where unknown."""
     if not os.path.isdir("/proc/self/task"):
@@ -246,15 +250,18 @@ def launcher_command(argv: list[str], policy: SandboxPolicy, uid: int | None = N
 
     RLIMIT_NPROC counts every task of a uid on the host. With a dedicated uid
     (root grader) that is exactly the kernel's; otherwise the user's current
-    task count is added so the kernel still gets ``max_processes`` more (and
-    without /proc, e.g. macOS, RLIMIT_NPROC is left alone)."""
+    task count plus a headroom is added, because the user's other programs
+    (another grading worker, a browser) keep starting threads under the same
+    uid after this snapshot and must not starve the kernel. The fork bomb is
+    then held by the pid namespace and the CPU limit. Without /proc (macOS)
+    RLIMIT_NPROC is left alone."""
     rlimits = policy.rlimits()
     if uid is None and os.geteuid() != 0:
         count = _count_tasks(os.getuid())
         if count is None:
             rlimits.pop("RLIMIT_NPROC")
         else:
-            rlimits["RLIMIT_NPROC"] += count
+            rlimits["RLIMIT_NPROC"] += count + SHARED_UID_TASK_HEADROOM
     spec = {"rlimits": rlimits, "uid": uid, "argv": list(argv)}
     return [python or sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)]
 

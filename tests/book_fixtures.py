@@ -1,9 +1,9 @@
 """Shared helpers for the book tests (test_book.py, test_browser.py).
 
 Not a conftest: the test modules import what they need from here. The book is built
-once per test process by ``scripts.build_book`` into the real ``_build``. The two
-modules may run in two xdist workers at once: build_book takes a lock on the book
-root, so the second build waits and then finds everything cached (seconds).
+once per test run by ``scripts.build_book`` into the real ``_build``; when the two
+modules run in two xdist workers, the second reuses the first one's build
+(see ``build_book_once``).
 
 ``DROPOUT_BOOK_ROOT=/some/copy`` points every book test at another copy of the
 repository (used to check that the tests fail on a broken copy).
@@ -11,12 +11,14 @@ repository (used to check that the tests fail on a broken copy).
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
@@ -46,17 +48,44 @@ _BUILD: BuildResult | None = None
 
 
 def build_book_once() -> BuildResult:
-    """Build the book (once per process) via ``python -m scripts.build_book``."""
+    """Build the book once per test run via ``python -m scripts.build_book``.
+
+    Under xdist the two book modules may land in two workers. The first one
+    builds and stores the result under ``_build/``, keyed by the run's id; the
+    second waits on the lock and reuses it, so no build ever rewrites pages
+    while another worker's tests read or serve them.
+    """
     global _BUILD
-    if _BUILD is None:
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "scripts.build_book", "--root", str(BOOK_ROOT)],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=900,
-        )
-        _BUILD = BuildResult(proc.returncode, proc.stdout, time.perf_counter() - start)
+    if _BUILD is not None:
+        return _BUILD
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        _BUILD = _run_build()
+        return _BUILD
+    build_dir = BOOK_ROOT / "_build"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / f".test-build-{run_id}.json"
+    # not build_book's own lock file: the build subprocess takes that one
+    with open(build_dir / ".test-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file():
+            _BUILD = BuildResult(**json.loads(stamp.read_text()))
+        else:
+            _BUILD = _run_build()
+            for old in build_dir.glob(".test-build-*.json"):
+                old.unlink()
+            stamp.write_text(json.dumps(asdict(_BUILD)))
     return _BUILD
+
+
+def _run_build() -> BuildResult:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.build_book", "--root", str(BOOK_ROOT)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=900,
+    )
+    return BuildResult(proc.returncode, proc.stdout, time.perf_counter() - start)
 
 
 def toc_docnames(toc_path: Path | None = None) -> list[str]:

@@ -43,7 +43,8 @@ def graded(tmp_path_factory):
           subs / f"membomb_{ASSIGNMENT}.ipynb")
     write(insert_after_setup(sol, "import sys\nsys.exit(0)"), subs / f"sysexit_{ASSIGNMENT}.ipynb")
     write(replace_solution(sol, FIRST, sources[FIRST] + "\nimport os\nos._exit(1)\n"), subs / f"osexit_{ASSIGNMENT}.ipynb")
-    write(insert_after_setup(sol, "import os\nfor _ in range(100000):\n    try:\n        os.fork()\n    except OSError:\n        pass"),
+    # endless, so the outcome cannot depend on how fast a machine gets through a fixed count
+    write(insert_after_setup(sol, "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"),
           subs / f"forkbomb_{ASSIGNMENT}.ipynb")
     write(insert_after_setup(sol, "for i in range(200000):\n    print('spam' * 10, i)"), subs / f"spam_{ASSIGNMENT}.ipynb")
     write(insert_after_setup(sol, "import warnings, sys\nwarnings.warn('careful')\nprint('to stderr', file=sys.stderr)"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import socket
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -119,18 +118,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site():
     result = build_book_once()
     assert result.returncode == 0, f"the book does not build:\n{result.tail()}"
     handler = functools.partial(_QuietHandler, directory=str(HTML_DIR))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the OS picks a free port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

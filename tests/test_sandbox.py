@@ -206,12 +206,19 @@ def test_kernel_manager_starts_fast_and_interrupts(tmp_path, use_bwrap):
         kc.wait_for_ready(timeout=30)
         start = time.monotonic() - t0
         print(f"kernel start (bwrap={use_bwrap}): {start:.2f} s")
-        assert start < 5  # ~1.0 s measured on a 2-core CI box; the design budget is 1.5 s
+        # ~1.0 s measured on a 2-core CI box (bench/ measures it against the 1.5 s design
+        # budget); this only catches a start that hangs, not one that is a little slow
+        assert start < 15
         assert km.connection_file.startswith(str(tmp_path.resolve()))
         reply = kc.execute_interactive("import os; x = os.getpid()", timeout=10)
         assert reply["content"]["status"] == "ok"
-        kc.execute("while True:\n    pass", stop_on_error=False)
-        time.sleep(0.5)
+        loop_id = kc.execute("while True:\n    pass", stop_on_error=False)
+        # an idle kernel ignores SIGINT: interrupt only once the loop is running
+        while True:
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") == loop_id and msg["msg_type"] == "execute_input":
+                break
+        time.sleep(0.2)
         km.interrupt_kernel()
         msg = kc.get_shell_msg(timeout=10)
         assert msg["content"]["ename"] == "KeyboardInterrupt"
@@ -222,3 +229,20 @@ def test_kernel_manager_starts_fast_and_interrupts(tmp_path, use_bwrap):
         if lease:
             lease.release()
     assert not list(tmp_path.glob(".kernel-*"))
+
+
+def test_process_limit_counts_only_the_kernels_own_tasks(monkeypatch):
+    """A dedicated uid gets exactly max_processes; a shared uid gets the user's
+    current tasks plus a headroom on top, so other programs cannot starve it."""
+    policy = SandboxPolicy(max_processes=64)
+
+    def nproc(cmd):
+        return json.loads(cmd[-1])["rlimits"]["RLIMIT_NPROC"]
+
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    assert nproc(sandbox.launcher_command(["true"], policy, uid=70001)) == 64
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(sandbox, "_count_tasks", lambda uid: 37)
+    assert nproc(sandbox.launcher_command(["true"], policy)) == 64 + 37 + sandbox.SHARED_UID_TASK_HEADROOM
+    monkeypatch.setattr(sandbox, "_count_tasks", lambda uid: None)  # no /proc: no limit we could trust
+    assert "RLIMIT_NPROC" not in json.loads(sandbox.launcher_command(["true"], policy)[-1])["rlimits"]
