@@ -370,7 +370,11 @@ def bwrap_command(argv: list[str], workdir: str | os.PathLike, *,
         args += ["--ro-bind", p, p]
         made.add(p)
     mkdirs(wd)
-    args += ["--bind", wd, wd, "--chdir", wd]
+    args += ["--bind", wd, wd]
+    # bwrap's root is a tmpfs that an unprivileged (user-namespace) caller owns:
+    # without this, a non-root grader's kernel could write /etc/x or fill RAM
+    # under /. /tmp and the work dir are separate mounts and stay writable.
+    args += ["--remount-ro", "/", "--chdir", wd]
     args += ["--clearenv"]
     for k, v in (env or {}).items():
         args += ["--setenv", k, v]

@@ -246,3 +246,16 @@ def test_process_limit_counts_only_the_kernels_own_tasks(monkeypatch):
     assert nproc(sandbox.launcher_command(["true"], policy)) == 64 + 37 + sandbox.SHARED_UID_TASK_HEADROOM
     monkeypatch.setattr(sandbox, "_count_tasks", lambda uid: None)  # no /proc: no limit we could trust
     assert "RLIMIT_NPROC" not in json.loads(sandbox.launcher_command(["true"], policy)[-1])["rlimits"]
+
+
+@needs_bwrap
+def test_sandbox_root_is_read_only_even_for_the_graders_own_uid(tmp_path):
+    """Without a leased uid (a non-root grader) the kernel owns bwrap's root tmpfs;
+    it must still not write there (found running the suite as a non-root user)."""
+    code = ("def w(p):\n    try:\n        open(p, 'w').write('x'); return True\n"
+            "    except OSError:\n        return False\n"
+            "print(w('/evil'), w('/etc/evil'), w('/tmp/ok'), w('ok'))")
+    proc = subprocess.run(sandbox.bwrap_command([PY, "-I", "-c", code], tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False", "True", "True"]
