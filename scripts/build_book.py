@@ -148,7 +148,13 @@ def build_lock(root: Path):
     """One build of a book root at a time: two builds (two test workers, or a
     test run beside `make book`) would race on _build/ and the MathJax copy.
     A second build waits, then finds everything cached."""
-    lock_path = root / "_build" / ".build.lock"
+    with file_lock(root / "_build" / ".build.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: Path):
+    """An exclusive flock on ``lock_path`` (created with its folder), across processes."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

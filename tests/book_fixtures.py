@@ -11,7 +11,6 @@ repository (used to check that the tests fail on a broken copy).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -22,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
+
+from scripts.build_book import file_lock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BOOK_ROOT = Path(os.environ.get("DROPOUT_BOOK_ROOT", REPO_ROOT)).resolve()
@@ -63,11 +64,9 @@ def build_book_once() -> BuildResult:
         _BUILD = _run_build()
         return _BUILD
     build_dir = BOOK_ROOT / "_build"
-    build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / f".test-build-{run_id}.json"
     # not build_book's own lock file: the build subprocess takes that one
-    with open(build_dir / ".test-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(build_dir / ".test-build.lock"):
         if stamp.is_file():
             _BUILD = BuildResult(**json.loads(stamp.read_text()))
         else:
