@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from .pipeline import GradeRun, grade_class
+from .names import display
+from .pipeline import GradeRun, Interrupted, grade_class
 from .report import totals, write_reports
 from .submissions import DiscoveryError
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--db", help="gradebook SQLAlchemy URL (default: sqlite:///OUT/gradebook.db)")
     grade.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded in parallel (default 1)")
     grade.add_argument("--timeout", type=int, default=60, help="seconds per cell before it is stopped (default 60)")
+    grade.add_argument("--notebook-timeout", type=int, default=300,
+                       help="seconds for a whole notebook, however many cells it has (default 300)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade every submission again, even those the journal in OUT/results says are done "
                             "(after a change to the checks or the reference)")
@@ -61,28 +64,55 @@ def configure_logging(out: Path) -> Path:
     return log_path
 
 
+def warn_if_unsandboxed() -> None:
+    """Say it once, on the console, before grading starts (workers log to the file)."""
+    from .sandbox import bwrap_available
+
+    if not bwrap_available():
+        print("WARNING: bubblewrap (bwrap) is not available: student kernels run UNSANDBOXED with "
+              "rlimits only and can read and write anything this user can. Install bubblewrap.",
+              file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before or after grading itself: no traceback either
+        print("\ninterrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.jobs < 1 or args.timeout < 1:
-        print("error: --jobs and --timeout must be at least 1", file=sys.stderr)
+    if args.jobs < 1 or args.timeout < 1 or args.notebook_timeout < 1:
+        print("error: --jobs, --timeout and --notebook-timeout must be at least 1", file=sys.stderr)
         return 2
     out = args.out.resolve()
     db_url = absolute_sqlite_url(args.db) if args.db else f"sqlite:///{out / 'gradebook.db'}"
     log_path = configure_logging(out)
     run = GradeRun(out=out, db_url=db_url, jobs=args.jobs, cell_timeout=args.timeout,
-                   progress=not args.no_progress, regrade=args.regrade)
+                   notebook_timeout=args.notebook_timeout, progress=not args.no_progress, regrade=args.regrade)
     started = time.perf_counter()
+    warn_if_unsandboxed()
     try:
         results = grade_class(args.submissions, run, args.assignment, log=lambda m: print(m, file=sys.stderr))
     except (DiscoveryError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {display(str(exc), limit=500)}", file=sys.stderr)
         return 2
+    except (Interrupted, KeyboardInterrupt) as exc:
+        done = f"{exc.done} of {exc.total} submissions graded in this run are" if isinstance(exc, Interrupted) \
+            else "Submissions graded so far are"
+        print(f"\ninterrupted. {done} kept in {out / 'results'}; run the same command again to "
+              "grade the rest.", file=sys.stderr)
+        return 130
     paths = write_reports(results, out)
     elapsed = time.perf_counter() - started
     for res in sorted(results, key=lambda r: (r["assignment"], r["student"])):
         score, max_score = totals(res)
         flag = "  [flagged: " + "; ".join(res["flags"]) + "]" if res.get("flags") else ""
-        print(f"{res['assignment']:12s} {res['student']:24s} {score:6g} / {max_score:g}  {res.get('status', '')}{flag}")
+        conflict = "  [conflict: another file claims this student]" if res.get("conflict") else ""
+        print(f"{display(res['assignment']):12s} {display(res['student']):24s} {score:6g} / {max_score:g}  "
+              f"{display(res.get('status', ''))}{flag}{conflict}")
     print(f"\n{len(results)} submission(s) in {elapsed:.1f} s. Gradebook: {db_url}\n"
           f"CSV: {paths['csv']}\nJSON: {paths['json']}\nFeedback: {paths['feedback']}/<student>/<assignment>.html\nLog: {log_path}")
     return 0

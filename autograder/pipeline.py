@@ -1,35 +1,44 @@
 """Grading a class: execute in the sandbox, score, store, report.
 
-Workers (one process per job) execute and score one submission each and
-return a plain dict; only the parent writes the gradebook and the results
-journal, so parallel grading needs no database locking. Each finished
-submission is written to ``OUT/results/<assignment>/<student>.json``
-atomically, after its gradebook write; a killed run restarted with the same
-``OUT`` skips submissions whose result exists for the same file contents,
-and regrading one overwrites its rows (no duplicates, no losses).
+Each submission is graded in a worker process of its own
+(:mod:`autograder.workers`) that returns a plain dict; only the parent writes
+the gradebook and the results journal, so parallel grading needs no database
+locking. Each finished submission is written to
+``OUT/results/<assignment>/<slug>.json`` atomically, after its gradebook
+write; a killed run restarted with the same ``OUT`` skips submissions whose
+result exists for the same file contents, and regrading one overwrites its
+rows (no duplicates, no losses). Only results the grader could produce are
+journalled: a submission whose worker died or ran out of time is reported
+but graded again on the next run.
+
+All host folders of a run live under one :class:`~autograder.scratch.RunScratch`,
+removed at the end however the run ends.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
-import shutil
 import sys
-import tempfile
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .flags import scan_sources, student_code
 from .gradebook_io import NOTEBOOK_ID, grade_cells, open_gradebook, save_scores
+from .names import component
 from .nbgrader_setup import REPO_ROOT, generate_assignment
 from .registry import CHAPTER_MODULES
+from .safe_files import write_atomic
 from .scoring import NOT_RUN, score_recording
+from .scratch import RunScratch, remove_tree
+from .submission_reader import load_submission, submission_digest
 from .submissions import Submission, discover
+from .workers import Interrupted, Job, run_jobs  # noqa: F401 (Interrupted re-exported for the CLI)
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2
+#: seconds a worker may take beyond the notebook budget (kernel start, scoring).
+WORKER_MARGIN_S = 240
 
 
 @dataclass
@@ -40,6 +49,7 @@ class GradeRun:
     db_url: str
     jobs: int = 1
     cell_timeout: int = 60
+    notebook_timeout: int = 300
     progress: bool = True
     regrade: bool = False  # ignore the journal of finished submissions
     secret: int = field(default_factory=lambda: secrets.randbits(62))
@@ -48,19 +58,8 @@ class GradeRun:
 def submission_seed(secret: int, sub: Submission) -> int:
     """Per-submission seed: unpredictable without the run's secret, different
     for every student so recordings cannot be shared."""
-    digest = hashlib.sha256(f"{secret}:{sub.assignment}:{sub.student}".encode()).digest()
+    digest = hashlib.sha256(f"{secret}:{sub.assignment}:{sub.student}:{sub.path.name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 2
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return "unreadable"
-    return h.hexdigest()
 
 
 def function_of(cell_name: str) -> str:
@@ -78,37 +77,40 @@ def kernel_policy():
     return SandboxPolicy(readonly_paths=(str(REPO_ROOT / "dropout_lab"),))
 
 
-def grade_one(sub: Submission, run: GradeRun, cells: dict) -> dict:
-    """Execute and score one submission; never raises (errors become rows)."""
+def _base_result(sub: Submission, digest: str) -> dict:
+    return {"version": RESULT_VERSION, "student": sub.student, "assignment": sub.assignment,
+            "slug": sub.slug, "file": sub.file, "conflict": list(sub.conflict),
+            "source": str(sub.path), "digest": digest, "flags": [], "functions": []}
+
+
+def grade_one(sub: Submission, run: GradeRun, cells: dict, folder: Path) -> dict:
+    """Read (once), execute and score one submission in ``folder``; never
+    raises (errors become rows). Runs in a worker process."""
     from .execute import execute_submission
 
     seed = submission_seed(run.secret, sub)
-    # A short private folder: the kernel's ipc sockets live in it, and a Unix
-    # socket path may not exceed about 107 bytes, whatever --out is.
-    workdir = Path(tempfile.mkdtemp(prefix="dropout-grade-"))
-    result = {"version": RESULT_VERSION, "student": sub.student, "assignment": sub.assignment,
-              "source": str(sub.path), "digest": file_digest(sub.path), "flags": [], "functions": []}
+    loaded = load_submission(sub.path)
+    result = _base_result(sub, loaded.digest)
     try:
-        ex = execute_submission(sub.path, workdir, db_url=run.db_url, assignment_id=sub.assignment,
-                                notebook_id=NOTEBOOK_ID, student_id=sub.student, seed=seed,
-                                cell_timeout=run.cell_timeout, policy=kernel_policy())
+        if loaded.notebook is None:
+            result.update(status="invalid", messages=[loaded.error])
+            result["functions"] = [dict(_not_run(function_of(c), m, [loaded.error]), cell=c)
+                                   for c, m in cells.items()]
+            return result
+        ex = execute_submission(loaded.notebook, folder / "work", db_url=run.db_url,
+                                assignment_id=sub.assignment, notebook_id=NOTEBOOK_ID,
+                                student_id=sub.student, seed=seed, cell_timeout=run.cell_timeout,
+                                notebook_timeout=run.notebook_timeout, policy=kernel_policy())
         result.update(status=ex.status, messages=list(ex.messages), sandboxed=ex.sandboxed)
         if ex.notebook is not None:
-            result["flags"] = scan_sources(student_code(_original(sub.path)))
-            _save_notebook(ex.notebook, run.out / "autograded" / sub.student / sub.assignment)
+            # flags come from the code that actually ran, whatever the file's metadata said
+            result["flags"] = scan_sources(student_code(ex.notebook))
+            _save_notebook(ex.notebook, run.out / "autograded" / component(sub.slug) / sub.assignment)
+        if ex.tampering:
+            result["flags"].append("wrote to the grader's recordings outside a hidden test (ignored)")
+            result["messages"] += [f"ignored: {t}" for t in ex.tampering[:5]]
         for cell_name, max_score in cells.items():
-            fn = function_of(cell_name)
-            # The solution cell's own error (a SyntaxError, say) is the root cause of a test cell's NameError.
-            cell_error = ex.cell_errors.get(fn) or ex.cell_errors.get(cell_name)
-            if ex.notebook is None:
-                row = _not_run(fn, max_score, ex.messages)
-            else:
-                row = score_recording(fn, ex.record_dir, seed, max_score, cell_error).as_row()
-                if row["status"] == NOT_RUN and not cell_error and ex.status != "ok" and ex.messages:
-                    # The notebook stopped before this test ran: say why, not just "no recording".
-                    row["messages"] = [f"not graded: {ex.messages[0]}"]
-            row["cell"] = cell_name
-            result["functions"].append(row)
+            result["functions"].append(dict(_score_cell(cell_name, max_score, ex, seed), cell=cell_name))
     except Exception as exc:  # noqa: BLE001 - one broken submission must not stop the class
         result.update(status="grader_error", messages=[f"the grader failed on this submission: "
                                                        f"{type(exc).__name__}: {exc}"],
@@ -116,17 +118,23 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict) -> dict:
         result["functions"] = [dict(_not_run(function_of(c), m, result["messages"]), cell=c)
                                for c, m in cells.items()]
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(folder)
     return result
 
 
-def _original(path: Path):
-    import nbformat
-
-    try:
-        return nbformat.read(str(path), as_version=4)
-    except Exception:  # noqa: BLE001 - already reported by execution
-        return None
+def _score_cell(cell_name: str, max_score: float, ex, seed: int) -> dict:
+    fn = function_of(cell_name)
+    # The solution cell's own error (a SyntaxError, say) is the root cause of a test cell's NameError.
+    cell_error = ex.cell_errors.get(fn) or ex.cell_errors.get(cell_name)
+    if ex.notebook is None:
+        return _not_run(fn, max_score, ex.messages)
+    if fn in ex.refused_recordings:
+        return _not_run(fn, max_score, [ex.refused_recordings[fn]])
+    row = score_recording(fn, ex.record_dir, seed, max_score, cell_error).as_row()
+    if row["status"] == NOT_RUN and not cell_error and ex.status != "ok" and ex.messages:
+        # The notebook stopped before this test ran: say why, not just "no recording".
+        row["messages"] = [f"not graded: {ex.messages[0]}"]
+    return row
 
 
 def _save_notebook(nb, folder: Path) -> None:
@@ -144,8 +152,17 @@ def _not_run(fn: str, max_score: float, messages: list) -> dict:
 
 # -- parent side ---------------------------------------------------------------
 
+def job_key(sub: Submission) -> str:
+    return f"{sub.assignment}/{sub.slug}"
+
+
 def result_path(out: Path, sub: Submission) -> Path:
-    return out / "results" / sub.assignment / f"{sub.student}.json"
+    return out / "results" / component(sub.assignment) / f"{component(sub.slug)}.json"
+
+
+def file_digest(path: Path) -> str:
+    """The digest :func:`load_submission` gives the same file, without parsing it."""
+    return submission_digest(path)
 
 
 def _is_done(out: Path, sub: Submission) -> bool:
@@ -155,13 +172,6 @@ def _is_done(out: Path, sub: Submission) -> bool:
     except (OSError, ValueError):
         return False
     return done.get("version") == RESULT_VERSION and done.get("digest") == file_digest(sub.path)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def prepare_assignments(assignments: list, db_url: str, out: Path) -> dict:
@@ -187,17 +197,20 @@ def known_grade_ids() -> dict:
 
 
 def store(run: GradeRun, gb, result: dict) -> None:
-    """Gradebook first, then the journal: a crash in between regrades, never loses."""
-    if result["functions"]:
+    """Gradebook first, then the journal: a crash in between regrades, never
+    loses. Two files that claim the same student and assignment go to the
+    journal and the reports, not to the gradebook: the lecturer decides."""
+    if result["functions"] and not result.get("conflict"):
         save_scores(gb, result["assignment"], result["student"],
                     {row["cell"]: row["score"] for row in result["functions"]})
-    sub = Submission(result["student"], result["assignment"], Path(result["source"]))
-    _write_atomic(result_path(run.out, sub), json.dumps(result, indent=1))
+    write_atomic(run.out / "results" / component(result["assignment"]) / f"{component(result['slug'])}.json",
+                  json.dumps(result, indent=1))
 
 
 def grade_class(root, run: GradeRun, assignment: str | None = None, log=print) -> list:
     """Grade every submission under ``root``; returns all result dicts (this
-    run's and earlier runs' kept by resume)."""
+    run's and earlier runs' kept by resume). Raises workers.Interrupted on
+    Ctrl-C after keeping everything finished."""
     known = known_grade_ids()
     if assignment is not None and assignment not in known:
         raise ValueError(f"unknown assignment {assignment!r}; known: {', '.join(sorted(known))}")
@@ -207,46 +220,56 @@ def grade_class(root, run: GradeRun, assignment: str | None = None, log=print) -
     todo = [s for s in subs if run.regrade or not _is_done(run.out, s)]
     if len(todo) < len(subs):
         log(f"resuming: {len(subs) - len(todo)} submission(s) already graded in {run.out}")
-    _run_all(todo, run, cells)
+    failed = _run_all(todo, run, cells)
     results = []
     for sub in subs:
+        if job_key(sub) in failed:
+            results.append(failed[job_key(sub)])
+            continue
         try:
             results.append(json.loads(result_path(run.out, sub).read_text()))
         except (OSError, ValueError):
-            log(f"warning: no result for {sub.key}")
+            results.append(_failure_result(sub, cells.get(sub.assignment, {}), "no result was produced"))
     results += [_problem_result(student, asg, msg) for student, asg, msg in problems]
     return results
 
 
-def _run_all(todo: list, run: GradeRun, cells: dict) -> None:
+def _run_all(todo: list, run: GradeRun, cells: dict) -> dict:
+    """Grade ``todo`` in worker processes; returns the failures (not journalled)."""
+    failed: dict = {}
     if not todo:
-        return
+        return failed
     bar = _progress(len(todo), run.progress)
     gb = open_gradebook(run.db_url)
+    scratch = RunScratch()
+    by_key = {job_key(sub): sub for sub in todo}
+    deadline = run.notebook_timeout + WORKER_MARGIN_S
+    jobs = [Job(job_key(sub), (sub, run, cells[sub.assignment], scratch.new_folder()), deadline) for sub in todo]
+
+    def on_result(job, result):
+        store(run, gb, result)
+        bar.update(1)
+
+    def on_failure(job, reason):
+        sub = by_key[job.key]
+        failed[job.key] = _failure_result(sub, cells[sub.assignment], reason)
+        bar.update(1)
+
     try:
-        if run.jobs <= 1:
-            for sub in todo:
-                store(run, gb, grade_one(sub, run, cells[sub.assignment]))
-                bar.update(1)
-            return
-        with ProcessPoolExecutor(max_workers=run.jobs) as pool:
-            futures = {pool.submit(grade_one, sub, run, cells[sub.assignment]): sub for sub in todo}
-            for future in as_completed(futures):
-                sub = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # noqa: BLE001 - a dead worker costs one row, not the class
-                    result = {"version": RESULT_VERSION, "student": sub.student, "assignment": sub.assignment,
-                              "source": str(sub.path), "digest": file_digest(sub.path), "flags": [],
-                              "status": "grader_error",
-                              "messages": [f"the grading worker failed: {type(exc).__name__}: {exc}"],
-                              "functions": [dict(_not_run(function_of(c), m, ["the grading worker failed"]), cell=c)
-                                            for c, m in cells[sub.assignment].items()]}
-                store(run, gb, result)
-                bar.update(1)
+        run_jobs(jobs, grade_one, on_result, on_failure, parallel=run.jobs,
+                 log_path=str(run.out / "grading.log"))
     finally:
         gb.close()
         bar.close()
+        scratch.close()
+    return failed
+
+
+def _failure_result(sub: Submission, cells: dict, reason: str) -> dict:
+    result = _base_result(sub, "")
+    result.update(status="grader_error", messages=[reason])
+    result["functions"] = [dict(_not_run(function_of(c), m, [reason]), cell=c) for c, m in cells.items()]
+    return result
 
 
 class _NoBar:

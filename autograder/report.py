@@ -1,27 +1,96 @@
 """Reports of a grading run: grades.csv, report.json and per-student feedback.
 
 ``report.json`` has one row per (student, assignment, grade_id) with score,
-max_score, status and messages. ``grades.csv`` has one row per (student,
-assignment) with the totals. Feedback pages show the student's scores and
-messages only: no hidden inputs, no reference code.
+max_score, status and messages. ``grades.csv`` has one row per submitted
+file with the totals. Feedback pages show the student's scores and messages
+only: no hidden inputs, no reference code.
+
+Names are data: every student, assignment and file name written is passed
+through :func:`autograder.names.display` (printable, no escape codes, always
+UTF-8-encodable, so no name can make a write fail half-way), every CSV text
+cell through :func:`autograder.names.csv_safe` (no formulas), and feedback
+folders are safe path components. Each file is written to a temporary name
+and renamed into place, so a failure never leaves a truncated report.
+
+Keys read from each result dict (what the pipeline must provide):
+
+* ``student``, ``assignment`` (str), ``functions`` (list of
+  ``{"grade_id", "score", "max_score", "status", "messages"}``): required;
+* ``status`` (str), ``messages`` (list of str), ``flags`` (list of str):
+  optional, default empty;
+* ``slug`` (str): optional; the feedback folder is ``feedback/<slug>/``
+  (falls back to the student id), so two conflicting files get two pages;
+* ``file`` (str, the submitted file's name, raw or displayed): optional,
+  falls back to the last component of ``source``;
+* ``conflict`` (list of the other files' names claiming the same student and
+  assignment): optional; when non-empty the CSV status is ``conflict``, the
+  note names the other files, and report.json rows carry the list.
 """
 from __future__ import annotations
 
 import csv
 import html
+import io
 import json
-from pathlib import Path
+import logging
+from pathlib import Path, PurePath
+
+from .names import DISPLAY_LIMIT, component, csv_safe, display
+from .safe_files import write_atomic
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "flags", "file", "note"]
+#: cap of a message written to a report (characters); messages are the grader's, but may quote names.
+MESSAGE_LIMIT = 4000
+
+
+def _d(value, limit: int = DISPLAY_LIMIT) -> str:
+    return display("" if value is None else value, limit)
+
+
+def _message(value) -> str:
+    return display("" if value is None else value, MESSAGE_LIMIT, multiline=True)
+
+
+def result_file(res: dict) -> str:
+    """The submitted file's name, displayed (empty when unknown)."""
+    name = res.get("file")
+    if not name:
+        source = res.get("source") or ""
+        name = PurePath(str(source)).name if source else ""
+    return _d(name)
+
+
+def result_conflict(res: dict) -> list:
+    """The other files that claim this result's student and assignment, displayed."""
+    other = res.get("conflict") or []
+    if isinstance(other, str):
+        other = [other]
+    return [_d(o) for o in other]
+
+
+def conflict_note(res: dict) -> str:
+    others = result_conflict(res)
+    if not others:
+        return ""
+    return (f"conflict: {len(others) + 1} files claim this student and assignment; the others: "
+            f"{', '.join(others)}. Each was graded; decide which one counts.")
 
 
 def report_rows(results: list) -> list:
     rows = []
     for res in results:
+        common = {"student": _d(res["student"]), "assignment": _d(res["assignment"]),
+                  "file": result_file(res), "submission_status": _d(res.get("status", "")),
+                  "flags": [_message(f) for f in res.get("flags", [])], "conflict": result_conflict(res)}
         for fn in res["functions"]:
-            rows.append({"student": res["student"], "assignment": res["assignment"],
-                         "grade_id": fn["grade_id"], "score": fn["score"], "max_score": fn["max_score"],
-                         "status": fn["status"], "messages": fn["messages"],
-                         "submission_status": res.get("status", ""), "flags": res.get("flags", [])})
-    return sorted(rows, key=lambda r: (r["student"], r["assignment"], r["grade_id"]))
+            rows.append({"student": common["student"], "assignment": common["assignment"],
+                         "grade_id": _d(fn["grade_id"]), "score": fn["score"], "max_score": fn["max_score"],
+                         "status": _d(fn["status"]), "messages": [_message(m) for m in fn["messages"]],
+                         "submission_status": common["submission_status"], "flags": common["flags"],
+                         "file": common["file"], "conflict": common["conflict"]})
+    return sorted(rows, key=lambda r: (r["student"], r["assignment"], r["grade_id"], r["file"]))
 
 
 def totals(res: dict) -> tuple[float, float]:
@@ -29,46 +98,87 @@ def totals(res: dict) -> tuple[float, float]:
             round(sum(f["max_score"] for f in res["functions"]), 2))
 
 
+def csv_row(res: dict) -> list:
+    """One grades.csv row: displayed, formula-safe text cells; numbers as they are."""
+    score, max_score = totals(res)
+    status = _d(res.get("status", ""))
+    note = conflict_note(res)
+    if note:
+        note = f"{note} (status of this file: {status})"
+        status = "conflict"
+    elif status not in ("ok", "") and res.get("messages"):
+        note = display(res["messages"][0], 300)
+    cells = [_d(res["student"]), _d(res["assignment"]), score, max_score, status,
+             "; ".join(_d(f, 300) for f in res.get("flags", [])), result_file(res), note]
+    return [csv_safe(c) for c in cells]
+
+
 def write_reports(results: list, out: Path) -> dict:
-    """Write the three outputs into ``out``; returns their paths."""
+    """Write the three outputs into ``out``; returns their paths. Never fails
+    on a name; a feedback page that cannot be written is logged and skipped."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "csv": out / "grades.csv", "feedback": out / "feedback"}
-    paths["json"].write_text(json.dumps({"rows": report_rows(results)}, indent=1))
-    with open(paths["csv"], "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["student_id", "assignment", "score", "max_score", "status", "flags"])
-        for res in sorted(results, key=lambda r: (r["student"], r["assignment"])):
-            score, max_score = totals(res)
-            writer.writerow([res["student"], res["assignment"], score, max_score,
-                             res.get("status", ""), "; ".join(res.get("flags", []))])
-    for res in results:
-        folder = paths["feedback"] / res["student"]
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{res['assignment']}.html").write_text(feedback_html(res))
+    write_atomic(paths["json"], json.dumps({"rows": report_rows(results)}, indent=1))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for res in sorted(results, key=lambda r: (_d(r["student"]), _d(r["assignment"]), result_file(r))):
+        writer.writerow(csv_row(res))
+    write_atomic(paths["csv"], buf.getvalue())
+    for res, page in feedback_paths(results, paths["feedback"]):
+        try:
+            page.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(page, feedback_html(res))
+        except OSError as exc:
+            log.warning("feedback page %s not written: %s", display(str(page), 500), display(exc, 500))
     return paths
+
+
+def feedback_paths(results: list, folder: Path) -> list:
+    """(result, page path) pairs: ``folder/<slug>/<assignment>.html``, every
+    component safe (no ``..``, ``/`` or hidden names) and no two results
+    sharing a page (a clash gets the file's slug and then a number appended)."""
+    used, pairs = set(), []
+    for res in results:
+        base = component(res.get("slug") or res["student"])
+        page = component(str(res["assignment"])) + ".html"
+        name, n = base, 1
+        while (name, page) in used:
+            name = component(f"{base}~{result_file(res) or n}") if n == 1 else component(f"{base}~{n}")
+            n += 1
+        used.add((name, page))
+        pairs.append((res, folder / name / page))
+    return pairs
 
 
 def feedback_html(res: dict) -> str:
     """A self-contained feedback page for one student and assignment."""
     esc = html.escape
+    student, assignment = esc(_d(res["student"])), esc(_d(res["assignment"]))
     score, max_score = totals(res)
     rows = []
     for fn in res["functions"]:
-        items = "".join(f"<li>{esc(m)}</li>" for m in fn["messages"])
-        rows.append(f"<tr class='{esc(fn['status'])}'><td><code>{esc(fn['grade_id'])}</code></td>"
-                    f"<td>{fn['score']:g} / {fn['max_score']:g}</td><td>{esc(fn['status'])}</td>"
+        items = "".join(f"<li>{esc(_message(m))}</li>" for m in fn["messages"])
+        rows.append(f"<tr class='{esc(_d(fn['status']))}'><td><code>{esc(_d(fn['grade_id']))}</code></td>"
+                    f"<td>{fn['score']:g} / {fn['max_score']:g}</td><td>{esc(_d(fn['status']))}</td>"
                     f"<td><ul>{items}</ul></td></tr>")
-    notes = "".join(f"<li>{esc(m)}</li>" for m in res.get("messages", []) if m)
+    notes = [_message(m) for m in res.get("messages", []) if m]
+    if conflict_note(res):
+        notes.insert(0, conflict_note(res))
+    notes_html = "".join(f"<li>{esc(m)}</li>" for m in notes)
+    file = result_file(res)
+    file_html = f" File: <code>{esc(file)}</code>." if file else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Feedback: {esc(res['assignment'])} for {esc(res['student'])}</title>
+<title>Feedback: {assignment} for {student}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{vertical-align:top;padding:.3em .6em}}
 tr.full td:nth-child(2){{color:#1a7f37}} tr.zero td:nth-child(2),tr.not_run td:nth-child(2){{color:#b3261e}}
 table{{border-collapse:collapse}} tr{{border-bottom:1px solid #ddd}}</style></head>
-<body><h1>{esc(res['assignment'])}: {score:g} / {max_score:g}</h1>
-<p>Student: <strong>{esc(res['student'])}</strong>. Each function was run on fresh inputs and compared
+<body><h1>{assignment}: {score:g} / {max_score:g}</h1>
+<p>Student: <strong>{student}</strong>.{file_html} Each function was run on fresh inputs and compared
 with a reference implementation; messages say what a correct function does.</p>
-{f'<h2>About the run</h2><ul>{notes}</ul>' if notes else ''}
+{f'<h2>About the run</h2><ul>{notes_html}</ul>' if notes_html else ''}
 <table><tr><th>function</th><th>points</th><th>status</th><th>what to fix</th></tr>
 {''.join(rows)}</table></body></html>
 """

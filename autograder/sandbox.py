@@ -218,6 +218,11 @@ if uid is not None:
     if os.getuid() != uid or os.geteuid() != uid:
         sys.exit("sandbox: failed to drop privileges")
 signal.signal(signal.SIGINT, signal.SIG_DFL)
+try:  # die with the process that started us, even if it is SIGKILLed
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+except Exception:
+    pass
 os.umask(0o077)
 argv = spec["argv"]
 os.execv(argv[0], argv)
@@ -509,30 +514,11 @@ class AsyncSandboxedKernelManager(_SandboxMixin, AsyncKernelManager):
     cleanup_resources = _SandboxMixin._async_cleanup_resources  # type: ignore[assignment]
 
 
-def directory_usage(root, max_files: int) -> tuple[int, int]:
-    """(bytes, files) under ``root`` without following links; stops counting
-    once ``max_files`` is passed, so a folder of a million files stays cheap."""
-    total, files, stack = 0, 0, [str(root)]
-    while stack and files <= max_files:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                else:
-                    files += 1
-                    total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
-    return total, files
-
-
 class DiskGuard(threading.Thread):
     """Watches a kernel's work dir and calls ``kill`` once it holds more than
-    ``max_bytes`` or ``max_files``; ``tripped`` then says what was exceeded."""
+    ``max_bytes`` or ``max_files`` (files and folders), or folders nested
+    deeper than :data:`autograder.scratch.MAX_DEPTH`; ``tripped`` then says
+    what was exceeded."""
 
     def __init__(self, root, max_bytes: int, max_files: int, kill, interval: float = 0.5):
         super().__init__(daemon=True, name="disk-guard")
@@ -542,14 +528,21 @@ class DiskGuard(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
+        from .scratch import MAX_DEPTH, tree_usage
+
         while not self._stopped.wait(self.interval):
-            used, files = directory_usage(self.root, self.max_files)
-            if used > self.max_bytes or files > self.max_files:
+            used, files, too_deep = tree_usage(self.root, self.max_files)
+            if too_deep:
+                self.tripped = (f"the notebook nested folders more than {MAX_DEPTH} deep in its folder, "
+                                "which the grader does not allow")
+            elif used > self.max_bytes or files > self.max_files:
                 self.tripped = (f"the notebook filled its folder past the grader's limit "
-                                f"({used / 2**20:.0f} MiB in {files} files; the limit is "
+                                f"({used / 2**20:.0f} MiB in {files} files and folders; the limit is "
                                 f"{self.max_bytes / 2**20:.0f} MiB and {self.max_files} files)")
-                self.kill()
-                return
+            else:
+                continue
+            self.kill()
+            return
 
     def stop(self) -> None:
         self._stopped.set()

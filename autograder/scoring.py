@@ -31,8 +31,8 @@ class FunctionScore:
     def as_row(self) -> dict:
         return {"grade_id": self.grade_id, "score": self.score, "max_score": self.max_score,
                 "status": self.status, "messages": list(self.messages),
-                "checks": [{"name": r.name, "passed": r.passed, "weight": r.weight, "message": r.message}
-                           for r in self.checks]}
+                "checks": [{"name": r.name, "passed": r.passed, "weight": r.weight, "message": r.message,
+                            "central": r.central, "gated": r.gated} for r in self.checks]}
 
 
 _reference_cache: dict = {}
@@ -51,9 +51,23 @@ STUB_MESSAGE = ("still a stub: your function raised NotImplementedError; replace
 
 
 def _is_stub(checker: Checker) -> bool:
-    """True when every failed sub-check failed because the function is a stub."""
-    failed = [r for r in checker.results if not r.passed]
-    return bool(failed) and all("NotImplementedError" in r.message for r in failed)
+    """True when nothing was credited and every sub-check that failed on its
+    own failed because the function is a stub."""
+    failed = [r for r in checker.results if not r.passed and not r.gated]
+    return bool(failed) and not any(r.passed for r in checker.results) \
+        and all("NotImplementedError" in r.message for r in failed)
+
+
+def _messages(checker: Checker) -> list:
+    """One line per failed sub-check, then one line per closed gate listing
+    the sub-checks it withheld (short: a student fixes the gate first)."""
+    lines = [f"{r.name}: {r.message}" for r in checker.results if not r.passed and not r.gated]
+    withheld: dict = {}
+    for r in checker.results:
+        if r.gated:
+            withheld.setdefault(r.message, []).append(r.name)
+    lines += [f"{'; '.join(names)}: {why}" for why, names in withheld.items()]
+    return lines
 
 
 def score_view(grade_id: str, student: View, seed: int, max_score: float) -> FunctionScore:
@@ -64,7 +78,7 @@ def score_view(grade_id: str, student: View, seed: int, max_score: float) -> Fun
     fraction = checker.fraction()
     score = round(max_score * fraction, 2)
     status = FULL if fraction == 1 else (ZERO if score == 0 else PARTIAL)
-    messages = [f"{r.name}: {r.message}" for r in checker.results if not r.passed]
+    messages = _messages(checker)
     if _is_stub(checker):
         messages = [STUB_MESSAGE]
     if status == FULL:

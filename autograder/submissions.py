@@ -3,115 +3,120 @@
 Two layouts are accepted:
 
 * nbgrader's: ``ROOT/<student>/<assignment>/<notebook>.ipynb`` (ROOT is the
-  ``submitted`` folder or its parent);
+  ``submitted`` folder or its parent; the folder given is followed if it is a
+  link, nothing inside it is);
 * a flat folder of files: ``<student>_<assignment>.ipynb`` or
-  ``<student>.ipynb`` (then the assignment comes from ``--assignment`` or,
-  failing that, from the notebook's nbgrader grade_ids).
+  ``<student>.ipynb`` (then the assignment comes from the notebook's nbgrader
+  grade_ids or, failing that, from ``--assignment``).
 
-Every file found becomes a :class:`Submission`, even one that is not a
-notebook: it is graded as invalid with a report row, never skipped silently.
+Names are data. Every entry found (except hidden ones, whose names start
+with ``.``, and those of another assignment than ``--assignment``) becomes a
+:class:`Submission` or a problem row ``(student, assignment, message)``;
+nothing is dropped silently:
+
+* a file that is not a notebook is still a submission, graded as invalid;
+* a symbolic link (a file or a student's folder), a FIFO, a device or a
+  socket is refused before anything opens it, with a problem row;
+* a student id that is not valid UTF-8, holds control or invisible
+  characters, or does not start with a letter or digit (``=HYPERLINK(...)``)
+  is a problem row telling the lecturer to rename the file;
+* two or more files that claim the same student and assignment (``alice.ipynb``
+  guessed as 04 and ``alice_04-scaling.ipynb``; two notebooks in one nbgrader
+  folder) are all kept and graded, each marked with the others in
+  ``conflict``, so the lecturer decides; they get distinct
+  :attr:`Submission.slug` values for the journal and output paths.
+
+Every string in a problem row is displayable (:func:`autograder.names.display`).
+Only a file whose name does not say its assignment is read (at most
+:data:`MAX_PEEK_BYTES`, never following a link), so discovering thousands of
+files costs one directory listing.
 """
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
+import os
+import stat
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+from .names import display, slug
+from .safe_files import UnsafeFile, is_plain_dir, kind_of, read_regular_file
+
 MAX_PEEK_BYTES = 20 * 2**20
+MAX_STUDENT_CHARS = 100
+MAX_STUDENT_BYTES = 128
+#: punctuation a student id may hold after its first character.
+STUDENT_PUNCTUATION = "._-@+"
+#: the notebook taken from an nbgrader folder when there are several.
+PREFERRED_NOTEBOOK = "exercises.ipynb"
+RENAME_HINT = ("the grader accepts student ids made of letters, digits and the characters . _ - @ + "
+               "(starting with a letter or digit)")
 
 
 @dataclass(frozen=True)
 class Submission:
+    """One file to grade. ``relpath`` is its path relative to the submissions
+    folder (raw, as the file system gave it; empty means ``path.name``);
+    ``conflict`` holds the displayed names of the other files that claim the
+    same student and assignment (empty when there are none)."""
+
     student: str
     assignment: str
     path: Path
+    conflict: tuple = ()
+    relpath: str = ""
 
     @property
     def key(self) -> str:
+        """assignment/student: the same for every file of a conflict."""
         return f"{self.assignment}/{self.student}"
+
+    @property
+    def file(self) -> str:
+        """The file's name relative to the submissions folder (raw)."""
+        return self.relpath or self.path.name
+
+    @property
+    def slug(self) -> str:
+        """A file-system-safe id, unique within a class and assignment, for the
+        journal and the output paths: the student id itself when no other
+        file claims this student and assignment (so paths do not change), else
+        ``<student>~<slug of the file name>`` (``~`` never occurs in a student id)."""
+        if not self.conflict:
+            return self.student
+        return f"{self.student}~{slug(self.file)}"
 
 
 class DiscoveryError(ValueError):
     """The submissions folder cannot be read at all."""
 
 
-def _grade_ids(path: Path) -> set:
-    """nbgrader grade_ids in a notebook file, or an empty set if unreadable."""
-    try:
-        if path.stat().st_size > MAX_PEEK_BYTES:
-            return set()
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        return {c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                for c in nb.get("cells", []) if isinstance(c, dict)} - {None}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return set()
+# -- names -------------------------------------------------------------------------
 
 
-def _guess_assignment(path: Path, known: dict) -> str | None:
-    """The assignment whose grade_ids the notebook shares most, if any."""
-    ids = _grade_ids(path)
-    best = max(known, key=lambda a: len(ids & known[a]), default=None)
-    return best if best is not None and ids & known[best] else None
+def student_id_problem(student: str) -> str | None:
+    """Why ``student`` cannot be a student id, or None when it can."""
+    if not student:
+        return "is empty"
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in student):
+        return "is not valid UTF-8 (the bytes that are not are shown as \\xNN)"
+    if any(not ch.isprintable() for ch in student):
+        return "holds control or invisible characters"
+    if len(student) > MAX_STUDENT_CHARS or len(student.encode("utf-8")) > MAX_STUDENT_BYTES:
+        return f"is longer than {MAX_STUDENT_CHARS} characters"
+    if not student[0].isalnum():
+        return "does not start with a letter or digit"
+    for ch in student[1:]:
+        if not (ch.isalnum() or ch in STUDENT_PUNCTUATION or unicodedata.category(ch) in ("Mn", "Mc")):
+            return "has characters the grader does not accept"
+    return None
 
 
-def _pick_notebook(folder: Path) -> Path | None:
-    preferred = folder / "exercises.ipynb"
-    if preferred.is_file():
-        return preferred
-    notebooks = sorted(folder.glob("*.ipynb"))
-    return notebooks[0] if notebooks else None
-
-
-def discover(root, known: dict, only: str | None = None) -> tuple[list, list]:
-    """Submissions under ``root``.
-
-    ``known`` maps assignment ids to their grade_ids (to recognise files);
-    ``only`` restricts to one assignment. Returns ``(submissions, problems)``
-    where problems are (student, assignment, message) rows for files that
-    could not be attributed.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DiscoveryError(f"submissions folder not found: {root}")
-    if (root / "submitted").is_dir():
-        root = root / "submitted"
-    subs, problems = [], []
-    wanted = [only] if only else sorted(known)
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():  # nbgrader layout: <student>/<assignment>/
-            for assignment in wanted:
-                folder = entry / assignment
-                if folder.is_dir():
-                    nb = _pick_notebook(folder)
-                    if nb is None:
-                        problems.append((entry.name, assignment, "the submission folder holds no .ipynb file"))
-                    else:
-                        subs.append(Submission(entry.name, assignment, nb))
-            continue
-        student, assignment = _split_name(entry.name, known)
-        if assignment is None:
-            # The notebook's own grade_ids win over --assignment: a 05 notebook
-            # named alice.ipynb must not be graded as 04.
-            assignment = _guess_assignment(entry, known) or only
-        if assignment is None:
-            problems.append((student, "unknown", f"{entry.name}: cannot tell which assignment this is; "
-                             "name it <student>_<assignment>.ipynb or pass --assignment"))
-            continue
-        if only and assignment != only:
-            continue
-        subs.append(Submission(student, assignment, entry))
-    valid = []
-    for sub in subs:
-        if _STUDENT_ID.match(sub.student):
-            valid.append(sub)
-        else:
-            problems.append((sub.student[:100], sub.assignment,
-                             f"{sub.path.name}: student id {sub.student[:100]!r} has characters the grader does not accept"))
-    return _dedupe(valid, problems), problems
+def _bad_name_message(entry_name: str, student: str, reason: str, what: str = "file") -> str:
+    return (f"{display(entry_name)}: the student id \"{display(student)}\" {reason}; {RENAME_HINT}. "
+            f"Rename the {what} and grade again.")
 
 
 def _split_name(filename: str, known: dict) -> tuple[str, str | None]:
@@ -122,14 +127,203 @@ def _split_name(filename: str, known: dict) -> tuple[str, str | None]:
     return stem, None
 
 
-def _dedupe(subs: list, problems: list) -> list:
-    seen, out = {}, []
-    for sub in subs:
-        if sub.key in seen:
-            problems.append((sub.student, sub.assignment,
-                             f"two submissions for the same assignment: {seen[sub.key].name} and {sub.path.name}; "
-                             f"graded {seen[sub.key].name}"))
+# -- reading what a file name does not say -----------------------------------------------
+
+
+def _grade_ids(path: Path) -> set:
+    """nbgrader grade_ids in a notebook file, or an empty set if it cannot be
+    read (a link, a special file, too large, not JSON...)."""
+    try:
+        nb = json.loads(read_regular_file(path, MAX_PEEK_BYTES).decode("utf-8-sig"))
+    except (UnsafeFile, ValueError, RecursionError, MemoryError):
+        return set()
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    ids = set()
+    for cell in cells if isinstance(cells, list) else ():
+        md = cell.get("metadata") if isinstance(cell, dict) else None
+        nbg = md.get("nbgrader") if isinstance(md, dict) else None
+        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if isinstance(gid, str):
+            ids.add(gid)
+    return ids
+
+
+def _guess_assignment(path: Path, known: dict) -> str | None:
+    """The assignment whose grade_ids the notebook shares most, if any."""
+    ids = _grade_ids(path)
+    best = max(sorted(known), key=lambda a: len(ids & known[a]), default=None)
+    return best if best is not None and ids & known[best] else None
+
+
+# -- discovery ------------------------------------------------------------------------
+
+
+class _Found:
+    """What discovery collects: submissions and problem rows."""
+
+    def __init__(self):
+        self.subs: list[Submission] = []
+        self.problems: list[tuple] = []
+
+    def problem(self, student: str, assignment: str, message: str) -> None:
+        self.problems.append((display(student), display(assignment), message))
+
+
+def _entries(folder: Path) -> list:
+    """(name, st_mode of the entry itself) of ``folder``, sorted by name, hidden
+    entries left out. Links are not followed; d_type avoids a stat per entry."""
+    out = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_symlink():
+                    mode = stat.S_IFLNK
+                elif entry.is_dir(follow_symlinks=False):
+                    mode = stat.S_IFDIR
+                elif entry.is_file(follow_symlinks=False):
+                    mode = stat.S_IFREG
+                else:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                mode = 0
+            out.append((entry.name, mode))
+    return sorted(out)
+
+
+def _refusal(name: str, mode: int, root: Path) -> str:
+    """Why a non-regular entry is refused (the grader never opens it)."""
+    shown = display(name)
+    if stat.S_ISLNK(mode):
+        points_to_dir = os.path.isdir(root / name)  # stat only: nothing is opened
+        what = "the student's folder" if points_to_dir else "the notebook file"
+        return f"{shown} is a symbolic link; the grader does not follow links: submit {what} itself"
+    if mode == 0:
+        return f"{shown} could not be examined (it vanished or is not accessible)"
+    return f"{shown} is not a regular file but {kind_of(mode)}; submit the notebook file itself"
+
+
+def discover(root, known: dict, only: str | None = None) -> tuple[list, list]:
+    """Submissions under ``root``.
+
+    ``known`` maps assignment ids to their grade_ids (to recognise files);
+    ``only`` restricts to one assignment. Returns ``(submissions, problems)``
+    where problems are (student, assignment, message) rows, every string
+    displayable, for entries that cannot be graded. Submissions come sorted by
+    (student, assignment, file); those in a conflict carry ``conflict``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DiscoveryError(f"submissions folder not found: {display(str(root), 500)}")
+    if is_plain_dir(root / "submitted"):  # a link named "submitted" is refused like any other link
+        root = root / "submitted"
+    try:
+        entries = _entries(root)
+    except OSError as exc:
+        raise DiscoveryError(f"cannot read the submissions folder {display(str(root), 500)}: "
+                             f"{exc.strerror or exc}") from None
+    found = _Found()
+    wanted = [only] if only else sorted(known)
+    for name, mode in entries:
+        if stat.S_ISDIR(mode):
+            _student_folder(root, name, known, wanted, only, found)
+        else:
+            _flat_entry(root, name, mode, known, only, found)
+    return _mark_conflicts(found.subs), found.problems
+
+
+def _flat_entry(root: Path, name: str, mode: int, known: dict, only: str | None, found: _Found) -> None:
+    """``<student>_<assignment>.ipynb`` or ``<student>.ipynb`` (or a link or special file so named)."""
+    student, assignment = _split_name(name, known)
+    regular = stat.S_ISREG(mode)
+    if assignment is None and regular:
+        # The notebook's own grade_ids win over --assignment: a 05 notebook
+        # named alice.ipynb must not be graded as 04.
+        assignment = _guess_assignment(root / name, known)
+    assignment = assignment or only
+    if only and assignment != only:
+        return
+    if not regular:
+        if stat.S_ISLNK(mode) and os.path.isdir(root / name):
+            student = name  # a linked student folder: the folder's name is the student
+        found.problem(student, assignment or "unknown", _refusal(name, mode, root))
+        return
+    if assignment is None:
+        found.problem(student, "unknown", f"{display(name)}: cannot tell which assignment this is; "
+                      "name it <student>_<assignment>.ipynb or pass --assignment")
+        return
+    bad = student_id_problem(student)
+    if bad:
+        found.problem(student, assignment, _bad_name_message(name, student, bad))
+        return
+    found.subs.append(Submission(unicodedata.normalize("NFC", student), assignment, root / name, relpath=name))
+
+
+def _student_folder(root: Path, student: str, known: dict, wanted: list, only: str | None,
+                    found: _Found) -> None:
+    """nbgrader layout: ``<student>/<assignment>/<notebook>.ipynb``."""
+    folder = root / student
+    try:
+        children = dict(_entries(folder))
+    except OSError as exc:
+        found.problem(student, only or "unknown",
+                      f"{display(student)}/ could not be read: {display(exc.strerror or exc)}")
+        return
+    if not any(a in children for a in known):
+        found.problem(student, only or "unknown",
+                      f"{display(student)}/ is a folder without an assignment folder; expected "
+                      f"{display(student)}/<assignment>/<notebook>.ipynb with <assignment> one of "
+                      f"{', '.join(sorted(known))}")
+        return
+    bad = student_id_problem(student)
+    for assignment in wanted:
+        if assignment not in children:
             continue
-        seen[sub.key] = sub.path
+        mode = children[assignment]
+        where = f"{student}/{assignment}"
+        if bad:
+            found.problem(student, assignment, _bad_name_message(where, student, bad, "folder"))
+        elif not stat.S_ISDIR(mode):
+            found.problem(student, assignment, _refusal(where, mode, root))
+        else:
+            _assignment_folder(root, student, assignment, found)
+
+
+def _assignment_folder(root: Path, student: str, assignment: str, found: _Found) -> None:
+    folder = root / student / assignment
+    try:
+        children = _entries(folder)
+    except OSError as exc:
+        found.problem(student, assignment, f"{display(student)}/{display(assignment)}/ could not be read: "
+                      f"{display(exc.strerror or exc)}")
+        return
+    modes = dict(children)
+    if PREFERRED_NOTEBOOK in modes:
+        notebooks = [(PREFERRED_NOTEBOOK, modes[PREFERRED_NOTEBOOK])]
+    else:
+        notebooks = [(n, m) for n, m in children if n.endswith(".ipynb")]
+    if not notebooks:
+        found.problem(student, assignment, "the submission folder holds no .ipynb file")
+        return
+    student_id = unicodedata.normalize("NFC", student)
+    for name, mode in notebooks:
+        rel = f"{student}/{assignment}/{name}"
+        if stat.S_ISREG(mode):
+            found.subs.append(Submission(student_id, assignment, folder / name, relpath=rel))
+        else:
+            found.problem(student, assignment, _refusal(rel, mode, root))
+
+
+def _mark_conflicts(subs: list) -> list:
+    """Keep every file; mark those that claim the same (student, assignment)."""
+    groups = defaultdict(list)
+    for sub in subs:
+        groups[(sub.student, sub.assignment)].append(sub)
+    out = []
+    for sub in subs:
+        group = groups[(sub.student, sub.assignment)]
+        if len(group) > 1:
+            sub = replace(sub, conflict=tuple(display(o.file) for o in group if o is not sub))
         out.append(sub)
-    return out
+    return sorted(out, key=lambda s: (s.student, s.assignment, s.file))

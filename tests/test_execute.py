@@ -166,7 +166,9 @@ def test_correct_submission_records_and_is_sandboxed(course, tmp_path):
     assert res.cell_errors == {}
     assert recording(res) == {"out": 42, "seed": "1234"}
     assert res.sandboxed == sandbox.bwrap_available()
-    assert res.record_dir == (tmp_path / "alice" / ".recordings").resolve()
+    # the recording was taken out of the kernel's folder as its hidden test ended
+    assert res.record_dir == (tmp_path / "alice-recorded").resolve()
+    assert not list((tmp_path / "alice" / ".recordings").iterdir()) and not res.tampering
     # nbgrader cells and their metadata survive; the output of the scratch cell is kept
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in res.notebook.cells]
     assert ids[:4] == ["setup", "intro", "double", "test_double"]
@@ -500,6 +502,7 @@ def test_links_and_fifos_are_removed_from_recordings(course, tmp_path):
     assert not res.record_dir.is_symlink()
     assert sorted(p.name for p in res.record_dir.iterdir()) == ["double.json"]
     assert course["root"].is_dir() and course["db"].exists()
+    assert any("evil.json" in t for t in res.tampering) and any("block.json" in t for t in res.tampering)
 
 
 @pytest.mark.slow
@@ -516,3 +519,31 @@ def test_filling_the_disk_stops_the_kernel(course, tmp_path, cell, what):
     assert res.status == "kernel_died", res.messages
     assert "filled its folder" in res.messages[0] and what in res.messages[0]
     assert recording(res)["out"] == 42  # work done before the flood is kept
+
+
+@pytest.mark.slow
+def test_a_recording_rewritten_after_its_test_is_ignored_and_reported(course, tmp_path):
+    """Issue 7, finding 1: a cell after the hidden test rewrote the recording."""
+    forge = ("import os, json, threading, time\n"
+             "json.dump({'out': 9999, 'seed': 'forged'}, open(os.path.join(RECORD, 'double.json'), 'w'))\n"
+             "def later():\n    time.sleep(1.5)\n"
+             "    open(os.path.join(RECORD, 'late.json'), 'w').write('{}')\n"
+             "threading.Thread(target=later).start()")
+    res = run(course, tmp_path, student_nb(course, "    raise NotImplementedError()",
+                                            extra_cells=[forge, "import time; time.sleep(3)"]))
+    assert res.status == "ok", res.messages
+    # the stub's test cell made no recording; the forged one written later was not taken
+    assert not (res.record_dir / "double.json").exists()
+    assert any("double.json" in t for t in res.tampering) and any("late.json" in t for t in res.tampering)
+
+
+@pytest.mark.slow
+def test_notebook_budget_does_not_grow_with_added_cells(course, tmp_path, monkeypatch):
+    """Issue 7, finding 8: the budget was cell_timeout x code cells + 30 s."""
+    monkeypatch.setattr(ex_mod, "DEFAULT_NOTEBOOK_SECONDS", 5)
+    nb = student_nb(course, extra_cells=["import time; time.sleep(1)"] * 12)
+    t0 = time.monotonic()
+    res = run(course, tmp_path, nb, cell_timeout=30)
+    assert res.status == "timeout" and time.monotonic() - t0 < 30
+    assert recording(res)["out"] == 42
+    assert any("total time budget (5 s)" in m for m in res.messages)

@@ -12,6 +12,30 @@ reading an output that is missing or errored) fails that sub-check with its
 message; any other exception fails it with a generic message, so a strange
 submission never crashes the grader. Each sub-check earns its weight or zero;
 the function's score is ``points * earned / total``.
+
+Gating. A recording is written by the student's kernel, so everything in it
+is a claim: "raised ValueError", "modified nothing", "returned float32" cost a
+forger nothing. Only the function's central computation (the scaling, the
+gradient, the estimator), compared with values the grader derives from hidden
+inputs, cannot be faked without solving. So a sub-check is declared
+``central=True`` or not, and a non-central one earns its weight only when
+the central sub-checks it depends on passed (by default all of the
+function's central ones; ``gated_by`` names a subset, for a function with
+two independent parts such as an autograd Function's forward and backward).
+A central check that is itself only a claim about outputs a forger can
+invent (a drop rate of claimed masks) is gated too, by the central check
+that ties those outputs to the inputs. When a gate is closed the sub-check is
+reported as not credited, with a short message naming the gate. A stub, a
+None or an exception therefore earns nothing, whatever else the notebook
+does::
+
+    with c.check("kept values are scaled by 1/(1-p)", weight=8, central=True): ...
+    with c.check("drops each entry with probability p", weight=3, central=True,
+                 gated_by=("kept values are scaled by 1/(1-p)",)): ...
+    with c.check("x is not modified", weight=1, peripheral=True): ...
+
+``peripheral=True`` marks argument validation, dtype, shape and in-place
+checks, which the grading policy caps at a quarter of a function's points.
 """
 from __future__ import annotations
 
@@ -29,10 +53,18 @@ class CheckFailed(Exception):
 
 @dataclass
 class SubResult:
+    """One sub-check's outcome. ``passed`` means credited: a sub-check whose
+    own test passed but whose gate stayed closed has ``passed=False`` and
+    ``gated=True``."""
+
     name: str
     weight: float
     passed: bool
     message: str = ""
+    central: bool = False
+    peripheral: bool = False
+    gated_by: tuple | None = None  # central names this one needs; None = all central ones
+    gated: bool = False
 
 
 class Checker:
@@ -43,21 +75,29 @@ class Checker:
         self.student = student
         self.reference = reference
         self.results: list[SubResult] = []
+        self._gates_applied = False
 
     # -- declaring sub-checks ----------------------------------------------
     @contextmanager
-    def check(self, name: str, weight: float = 1.0):
+    def check(self, name: str, weight: float = 1.0, *, central: bool = False,
+              peripheral: bool = False, gated_by: tuple | None = None):
+        """Declare one sub-check (see the module docstring for ``central``,
+        ``peripheral`` and ``gated_by``)."""
+        if central and peripheral:
+            raise ValueError(f"sub-check {name!r} cannot be both central and peripheral")
+        if central and gated_by is None:
+            gated_by = ()  # a central check is ungated unless it says otherwise
+        result = SubResult(name, weight, True, central=central, peripheral=peripheral,
+                           gated_by=None if gated_by is None else tuple(gated_by))
         try:
             yield
         except CheckFailed as exc:
-            self.results.append(SubResult(name, weight, False, str(exc)))
+            result.passed, result.message = False, str(exc)
         except Exception as exc:  # noqa: BLE001 - a weird output must not crash grading
-            self.results.append(SubResult(
-                name, weight, False,
-                f"your output could not be checked ({type(exc).__name__}: {str(exc)[:200]}); "
-                "check its type, shape and dtype against the task"))
-        else:
-            self.results.append(SubResult(name, weight, True))
+            result.passed = False
+            result.message = (f"your output could not be checked ({type(exc).__name__}: {str(exc)[:200]}); "
+                              "check its type, shape and dtype against the task")
+        self.results.append(result)
 
     @staticmethod
     def require(condition, message: str) -> None:
@@ -113,9 +153,52 @@ class Checker:
         return self.entry(key).mutated
 
     # -- result --------------------------------------------------------------
+    def apply_gates(self) -> None:
+        """Withdraw the credit of every sub-check whose gate is closed: a
+        central check it depends on failed, directly or through that check's
+        own gate. Idempotent; gates are resolved once all sub-checks are
+        declared, so declaration order is free."""
+        if self._gates_applied:
+            return
+        self._gates_applied = True
+        by_name = {r.name: r for r in self.results}
+        central = tuple(r.name for r in self.results if r.central)
+
+        def needs(r: SubResult) -> tuple:
+            names = central if r.gated_by is None else r.gated_by
+            unknown = [n for n in names if n not in by_name or not by_name[n].central]
+            if unknown:
+                raise ValueError(f"sub-check {r.name!r} is gated by {unknown}, which are not central sub-checks")
+            return tuple(n for n in names if n != r.name)
+
+        def blockers(r: SubResult, seen: frozenset) -> list:
+            """The failed central checks that keep r's gate closed."""
+            found = []
+            for n in needs(r):
+                dep = by_name[n]
+                if not dep.passed:
+                    found.append(n)
+                elif n not in seen:
+                    found += [b for b in blockers(dep, seen | {n}) if b not in found]
+            return found
+
+        closed = {r.name: list(dict.fromkeys(blockers(r, frozenset({r.name})))) for r in self.results}
+        for r in self.results:
+            if r.passed and closed[r.name]:
+                r.passed, r.gated = False, True
+                r.message = gate_message(closed[r.name])
+
     def fraction(self) -> float:
+        self.apply_gates()
         total = sum(r.weight for r in self.results)
         return 0.0 if total == 0 else sum(r.weight for r in self.results if r.passed) / total
+
+
+def gate_message(closed) -> str:
+    """The short, student-facing reason a passing sub-check earned nothing."""
+    quoted = [f"'{n}'" for n in closed]
+    names = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return f"not credited until {names} pass{'es' if len(closed) == 1 else ''}"
 
 
 def _value(output: Output):
@@ -165,3 +248,32 @@ def describe_difference(got, expected) -> str:
         return "it contains NaN"
     err = np.abs(got - expected)
     return f"largest absolute difference {err.max():.3g} ({np.mean(err > 1e-6):.0%} of entries differ)"
+
+
+#: What check_function_of_rng says when two same-seed calls differ.
+RNG_MESSAGE = ("two calls with generators of the same seed gave different results: draw every random "
+               "number from rng (np.random.* uses numpy's global state)")
+GENERATOR_MESSAGE = ("two calls with generators of the same seed gave different results: draw every random "
+                     "number from generator (torch.rand and friends without generator= use torch's global state)")
+
+
+def same_values(a, b) -> bool:
+    """True when two recorded values (arrays, None, dicts of them) agree to
+    float tolerance; NaN matches NaN."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() \
+            and all(same_values(a[k], b[k]) for k in a)
+    return close(as_float_array(a), as_float_array(b))
+
+
+def check_function_of_rng(c: Checker, key: str, message: str = RNG_MESSAGE) -> None:
+    """Require that the calls ``"<key> 1"`` and ``"<key> 2"`` (recorded by
+    ``dropout_lab.probes.same_seed_calls``: generators of one seed, global
+    random states reseeded differently before each) returned the same values.
+
+    Deterministic for a correct function, so it cannot fail one by chance. It
+    is a comparison of two claims, so declare it non-central (gated)."""
+    first, second = c.outputs(f"{key} 1"), c.outputs(f"{key} 2")
+    c.require(len(first) == len(second) and all(same_values(a, b) for a, b in zip(first, second)), message)

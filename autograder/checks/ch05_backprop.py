@@ -3,6 +3,13 @@
 Everything here is deterministic: the masks are inputs, so every output is
 compared exactly (up to float tolerance) with the hidden reference or with a
 closed form. No statistical check, hence no false-failure bound to state.
+
+Gating (autograder.checks.base): each function's central computation is
+declared ``central=True`` and carries at least half of its weight; the other
+sub-checks (shapes, dtypes, inputs left unmodified, gradcheck's verdict, ...)
+are claims a forged recording makes for free, so they earn only once the
+central ones pass. DropoutFunction has two central parts, forward and
+backward, each gating only the sub-checks that depend on it.
 """
 import numpy as np
 
@@ -46,20 +53,20 @@ def check_dropout_backward(c: Checker):
     dout, masks, fmask, d3, m3, d32 = c.ref("inputs")
     masks = masks.astype(bool)
 
-    with c.check("returns dx with dout's shape", weight=1):
+    with c.check("returns dx with dout's shape", weight=1, peripheral=True):
         dx = as_float_array(c.output("bool mask p=0.5"), "dx")
         require_shape(dx, dout.shape, "dx")
 
-    with c.check("dx = dout * mask / (1 - p) with a boolean mask", weight=3):
+    with c.check("dx = dout * mask / (1 - p) with a boolean mask", weight=9, central=True):
         for p, mask in zip(BACKWARD_PS, masks):
             _check_backward_call(c, f"bool mask p={p}", dout, mask, p)
 
-    with c.check("works with a float 0/1 mask, any shape and float32", weight=1):
+    with c.check("works with a float 0/1 mask, any shape and float32", weight=1, peripheral=True):
         _check_backward_call(c, "float mask p=0.5", dout, fmask, 0.5)
         _check_backward_call(c, "3-d p=0.3", d3, m3, 0.3)
         _check_backward_call(c, "float32 p=0.5", d32, masks[BACKWARD_PS.index(0.5)][:10], 0.5, rtol=1e-5)
 
-    with c.check("dout and mask are not modified", weight=1):
+    with c.check("dout and mask are not modified", weight=1, peripheral=True):
         for key in [f"bool mask p={p}" for p in BACKWARD_PS] + ["float mask p=0.5", "3-d p=0.3"]:
             c.outputs(key)
             c.require(not c.mutated(key),
@@ -80,11 +87,11 @@ def check_numerical_gradient(c: Checker):
         require_shape(grad, ref_grad.shape, "gradient (it must have x's shape)")
         return grad, ref_grad, as_float_array(x_after, "x")
 
-    with c.check("returns a gradient with x's shape", weight=1):
+    with c.check("returns a gradient with x's shape", weight=1, peripheral=True):
         grad_and_x("f1 default h")
         grad_and_x("f2 default h")
 
-    with c.check("matches the true gradient with the default h = 1e-5", weight=2):
+    with c.check("matches the true gradient with the default h = 1e-5", weight=3, central=True):
         for name in ("f1", "f2"):
             grad, ref_grad, _ = grad_and_x(f"{name} default h")
             if not close(grad, ref_grad, rtol=1e-5, atol=1e-6):
@@ -100,7 +107,7 @@ def check_numerical_gradient(c: Checker):
                                   f"({describe_difference(grad, ref_grad)}){hint}. Perturb one entry "
                                   "at a time and use (f(x + h e_i) - f(x - h e_i)) / (2h)")
 
-    with c.check("uses central differences (checked with h = 1e-2)", weight=2):
+    with c.check("uses central differences (checked with h = 1e-2)", weight=3, central=True):
         for name in ("f1", "f2"):
             grad, ref_grad, _ = grad_and_x(f"{name} h={LARGE_H}")
             c.require(close(grad, ref_grad, rtol=1e-6, atol=1e-8),
@@ -109,7 +116,7 @@ def check_numerical_gradient(c: Checker):
                       "difference (f(x+h) - f(x)) / h has an O(h) error, a central one O(h^2). "
                       "Also make sure the h argument is used rather than a fixed step")
 
-    with c.check("x is left unchanged", weight=1):
+    with c.check("x is left unchanged", weight=1, peripheral=True):
         for key in ("f1 default h", "f2 default h", f"f1 h={LARGE_H}", f"f2 h={LARGE_H}"):
             _, _, x_after = grad_and_x(key)
             x = xs[key.split()[0]]
@@ -135,10 +142,10 @@ def check_relative_error(c: Checker):
         c.require(np.isclose(got, want, rtol=rtol, atol=1e-300),
                   f"the relative error is {got:.4g} where max |a-b| / max(1e-8, |a|+|b|) gives {want:.4g}")
 
-    with c.check("returns one number", weight=1):
+    with c.check("returns one number", weight=1, peripheral=True):
         _scalar(c, "matrix")
 
-    with c.check("max |a - b| / max(1e-8, |a| + |b|) for arrays", weight=3):
+    with c.check("max |a - b| / max(1e-8, |a| + |b|) for arrays", weight=3, central=True):
         for eps in REL_EPS:
             agrees(f"vector eps={eps}")
         agrees("matrix")
@@ -149,7 +156,7 @@ def check_relative_error(c: Checker):
         c.require(np.isclose(_scalar(c, "matrix"), _scalar(c, "matrix swapped"), rtol=1e-9),
                   "relative_error(a, b) and relative_error(b, a) differ; use |a - b| and |a| + |b|")
 
-    with c.check("the 1e-8 floor: zeros give 0, tiny values stay tiny", weight=2):
+    with c.check("the 1e-8 floor: zeros give 0, tiny values stay tiny", weight=2, central=True):
         agrees("all zeros")
         agrees("some zeros")
         # 1e-2: also accepts the floor written as |a| + |b| + 1e-8; without a floor the error is 0.5.
@@ -197,12 +204,12 @@ def _compare_grads(c, key, keys=PARAM_KEYS, what=""):
 def check_mlp_loss_and_grads(c: Checker):
     params = c.ref("inputs")[0]
 
-    with c.check("returns (loss, grads) with params' keys and shapes", weight=1):
+    with c.check("returns (loss, grads) with params' keys and shapes", weight=1, peripheral=True):
         _, grads = _loss_grads(c, "no dropout")
         for k in PARAM_KEYS:
             require_shape(grads[k], params[k].shape, f"grads[{k!r}]")
 
-    with c.check("loss: softmax cross-entropy averaged over the batch", weight=1):
+    with c.check("loss: softmax cross-entropy averaged over the batch", weight=1, central=True):
         for key in ("no dropout", "bool mask (N,H) p=0.5", "mask (H,) p=0.5"):
             loss, _ = _loss_grads(c, key)
             ref = float(np.asarray(c.ref(key)[0]))
@@ -215,13 +222,13 @@ def check_mlp_loss_and_grads(c: Checker):
                 raise CheckFailed(f"the loss ({'no dropout' if key == 'no dropout' else 'with a mask'}) "
                                   f"is {loss:.5g}, expected {ref:.5g}{hint}")
 
-    with c.check("output-layer gradients W2, b2 without dropout", weight=1):
+    with c.check("output-layer gradients W2, b2 without dropout", weight=1, central=True):
         _compare_grads(c, "no dropout", ("W2", "b2"), "without dropout the ")
 
-    with c.check("hidden-layer gradients W1, b1 without dropout", weight=1):
+    with c.check("hidden-layer gradients W1, b1 without dropout", weight=1, central=True):
         _compare_grads(c, "no dropout", ("W1", "b1"), "without dropout the ")
 
-    with c.check("gradients with a mask of shape (N, H), bool or float", weight=2):
+    with c.check("gradients with a mask of shape (N, H), bool or float", weight=2, central=True):
         for key in ("bool mask (N,H) p=0.5", "float mask (N,H) p=0.2"):
             _compare_grads(c, key, what="with a dropout mask the ")
 
@@ -236,7 +243,7 @@ def check_mlp_loss_and_grads(c: Checker):
                   "no mask means no dropping and no 1/(1-p) scaling")
         _compare_grads(c, "mask None p=0.5", what="with hidden_mask=None the ")
 
-    with c.check("params are not modified", weight=1):
+    with c.check("params are not modified", weight=1, peripheral=True):
         after = c.output("params after")
         c.require(isinstance(after, dict) and all(k in after for k in PARAM_KEYS),
                   "params lost a key during your function")
@@ -262,32 +269,49 @@ def _function_call(c, key, x, mask, g, p, rtol=1e-6):
                           + " (save the mask with ctx.save_for_backward in forward)")
 
 
+FORWARD = "forward returns x * mask / (1 - p)"
+BACKWARD = "backward returns grad_output * mask / (1 - p) for x"
+
+
+def _backward_call(c, key, mask, g, p):
+    """Only the gradient of x from a forward-and-backward call."""
+    _, grad_x, _ = c.outputs(key, n=3)
+    grad_x = as_float_array(grad_x, "gradient of x")
+    require_shape(grad_x, g.shape, "gradient of x")
+    if not close(grad_x, g * mask / (1 - p)):
+        raise CheckFailed("backward: " + _diagnose_backward(grad_x, g, mask, p)
+                          + " (save the mask with ctx.save_for_backward in forward)")
+
+
 def check_dropout_function(c: Checker):
     x, g, masks, mask_b = c.ref("inputs")
 
-    with c.check("forward returns x * mask / (1 - p)", weight=2):
+    # Two central parts, each checked on its own calls: a correct forward earns
+    # its points even while backward is still a stub.
+    with c.check(FORWARD, weight=2, central=True):
         for p, mask in zip(FUNCTION_PS, masks):
-            out = as_float_array(c.outputs(f"float64 p={p}", n=3)[0], "forward output")
+            out = as_float_array(c.output(f"forward p={p}"), "forward output")
             require_shape(out, x.shape, "forward output")
             c.require(close(out, x * mask / (1 - p)),
                       f"with p={p} forward returned something other than x * mask / (1 - p): "
                       f"{describe_difference(out, x * mask / (1 - p))}")
 
-    with c.check("backward returns grad_output * mask / (1 - p) for x", weight=3):
+    with c.check(BACKWARD, weight=3, central=True):
         for p, mask in zip(FUNCTION_PS, masks):
-            _function_call(c, f"float64 p={p}", x, mask, g, p)
+            _backward_call(c, f"float64 p={p}", mask, g, p)
 
-    with c.check("works with a bool mask and float32 inputs", weight=1):
+    with c.check("works with a bool mask and float32 inputs", weight=1, peripheral=True):
         _function_call(c, "bool mask p=0.5", x, mask_b.astype(np.float64), g, 0.5)
         _function_call(c, "float32 p=0.5", x.astype(np.float32).astype(np.float64),
                        masks[FUNCTION_PS.index(0.5)], g.astype(np.float32).astype(np.float64), 0.5, rtol=1e-4)
 
-    with c.check("backward returns None for mask and p", weight=1):
+    with c.check("backward returns None for mask and p", weight=1, peripheral=True, gated_by=(BACKWARD,)):
         _, _, grad_mask = c.outputs("mask requires grad", n=3)
         c.require(grad_mask is None or np.all(as_float_array(grad_mask) == 0),
                   "backward returned a gradient for the mask; the mask is not something we differentiate "
                   "with respect to: return (grad_x, None, None)")
 
+    # gradcheck's verdict is a boolean the kernel reports: a claim, gated by both parts.
     with c.check("torch.autograd.gradcheck passes", weight=1):
         ok = c.output("gradcheck")
         c.require(ok is not None and bool(np.asarray(ok)),

@@ -44,3 +44,69 @@ def _load_all() -> None:
 def child_seed(rng) -> int:
     """A fresh integer seed for a Generator handed to the function under test."""
     return int(rng.integers(0, 2**62))
+
+
+def same_seed_calls(rec, key: str, fn, make_args, seed: int) -> None:
+    """Record ``fn(*make_args(seed))`` twice, as ``"<key> 1"`` and ``"<key> 2"``.
+
+    ``make_args(seed)`` builds fresh arguments, including a fresh generator
+    (``np.random.default_rng(seed)`` or a seeded ``torch.Generator``), so both
+    calls get generators of the same seed. Right before each call the global
+    random states a careless implementation might read (numpy's legacy
+    RandomState, Python's ``random`` and, if torch is already imported,
+    torch's default generator) are reseeded to DIFFERENT values. A function of
+    its generator returns the same result twice; one that draws from global
+    state (``np.random.random``, ``torch.rand`` without ``generator=``) does
+    not, whatever state the notebook left behind. The global states are
+    restored afterwards so that later notebook cells see what they would have
+    seen without grading.
+    """
+    saved = _global_states()
+    try:
+        for i in (1, 2):
+            args = make_args(seed)
+            _reseed_globals(seed, i)
+            rec.call(f"{key} {i}", fn, *args)
+    finally:
+        _restore_global_states(saved)
+
+
+def _torch():
+    import sys
+
+    return sys.modules.get("torch")  # never import torch for a numpy-only chapter
+
+
+def _global_states():
+    import random
+
+    import numpy as np
+
+    torch = _torch()
+    return (np.random.get_state(), random.getstate(),
+            torch.random.get_rng_state() if torch is not None else None)
+
+
+def _reseed_globals(seed: int, i: int) -> None:
+    import random
+
+    import numpy as np
+
+    np.random.seed([int(seed) % 2**32, i])
+    random.seed(f"{seed}-{i}")
+    torch = _torch()
+    if torch is not None:
+        torch.manual_seed((int(seed) * 2 + i) % 2**63)
+
+
+def _restore_global_states(saved) -> None:
+    import random
+
+    import numpy as np
+
+    np_state, py_state, torch_state = saved
+    np.random.set_state(np_state)
+    random.setstate(py_state)
+    torch = _torch()
+    if torch is not None and torch_state is not None:
+        torch.random.set_rng_state(torch_state)

@@ -1,7 +1,9 @@
 """Probes for chapter 04, scaling maths (see dropout_lab.probes)."""
+import warnings
+
 import numpy as np
 
-from . import child_seed, probe
+from . import child_seed, probe, same_seed_calls
 
 #: Drop probabilities every stochastic forward is called with.
 FORWARD_PS = (0.0, 0.2, 0.5, 0.8, 1.0)
@@ -14,6 +16,11 @@ MOMENT_PS = (0.0, 0.1, 0.25, 0.5, 0.8, 0.9)
 #: that n * (1 - p) is never a whole number.
 MC_PS = (0.0, 0.2, 0.5, 0.8)
 MC_N = 2001
+#: A handful of samples: with n draws an estimate can take only the values n
+#: dropout draws allow (see the checks). n * (1 - p) is never a whole number
+#: here, so the analytic mean x and variance x^2 p/(1-p) are never among them.
+MC_FEW_NS = (1, 3, 5)
+MC_FEW_PS = (0.3, 0.45)
 
 
 def _training_calls(fn, rec, rng, x):
@@ -34,6 +41,9 @@ def _training_calls(fn, rec, rng, x):
     rec.call("float32", fn, x32.copy(), 0.5, np.random.default_rng(child_seed(rng)))
     for bad in (-0.1, 1.5):
         rec.call(f"invalid p={bad}", fn, x[:5].copy(), bad, np.random.default_rng(0))
+    # Two Generators with one seed must give one result, whatever the global state.
+    same_seed_calls(rec, "same seed", fn, lambda s: (x[:40].copy(), 0.5, np.random.default_rng(s)),
+                    child_seed(rng))
     return x_mut, x3, x32
 
 
@@ -89,10 +99,18 @@ def probe_mc_moments(fn, rec, rng):
     shared = np.random.default_rng(child_seed(rng))
     rec.call("fresh 1", fn, x.copy(), 0.5, MC_N, shared)
     rec.call("fresh 2", fn, x.copy(), 0.5, MC_N, shared)
-    # Two Generators with the same seed must give the same estimates.
-    seed = child_seed(rng)
-    rec.call("same seed 1", fn, x.copy(), 0.5, MC_N, np.random.default_rng(seed))
-    rec.call("same seed 2", fn, x.copy(), 0.5, MC_N, np.random.default_rng(seed))
+    # Two Generators with the same seed must give the same estimates, whatever the global state.
+    same_seed_calls(rec, "same seed", fn, lambda s: (x.copy(), 0.5, MC_N, np.random.default_rng(s)),
+                    child_seed(rng))
     x_mut = x.copy()
     rec.call("no in-place", fn, x_mut, 0.5, 50, np.random.default_rng(child_seed(rng)))
-    rec.call("inputs x", lambda: (x,))
+    # A handful of samples on 200 entries, none of them 0.
+    x_few = rng.uniform(1.5, 3.0, size=(10, 20)) * rng.choice([-1.0, 1.0], size=(10, 20))
+    with warnings.catch_warnings():
+        # ddof=1 with n_samples=1 is 0/0, a NaN the checks accept: numpy and torch warn about
+        # it, and a warning the grader's own input provokes is noise in the student's notebook.
+        warnings.simplefilter("ignore")
+        for p in MC_FEW_PS:
+            for n in MC_FEW_NS:
+                rec.call(f"few p={p} n={n}", fn, x_few.copy(), p, n, np.random.default_rng(child_seed(rng)))
+    rec.call("inputs x", lambda: (x, x_few))

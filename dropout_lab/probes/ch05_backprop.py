@@ -157,6 +157,15 @@ def _apply_and_backprop(fn, x, mask, p, g, dtype=None, mask_requires_grad=False)
     return out.detach(), xt.grad, mt.grad if mask_requires_grad else None
 
 
+def _forward_only(fn, x, mask, p, dtype):
+    """``fn.apply(x, mask, p)`` without backpropagating: forward is graded on
+    its own, so a correct forward earns its points while backward is a stub."""
+    import torch
+
+    xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+    return fn.apply(xt, torch.tensor(mask, dtype=dtype), p).detach()
+
+
 def _gradcheck(fn, x, mask, p):
     import torch
 
@@ -175,6 +184,7 @@ def probe_dropout_function(fn, rec, rng):
     for p in FUNCTION_PS:
         mask = (rng.random(x.shape) >= p).astype(np.float64)
         masks.append(mask)
+        rec.call(f"forward p={p}", lambda: _forward_only(fn, x, mask, p, torch.float64))
         rec.call(f"float64 p={p}", lambda: _apply_and_backprop(fn, x, mask, p, g, torch.float64))
     mask_b = rng.random(x.shape) >= 0.5
     rec.call("bool mask p=0.5", lambda: _apply_and_backprop(fn, x, mask_b, 0.5, g, torch.float64))

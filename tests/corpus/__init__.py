@@ -7,5 +7,7 @@ For each chapter module ``chNN_name``:
   every seed.
 - ``chNN_name_mutants.py`` defines ``MUTANTS = {grade_id: [(label, fn), ...]}``:
   the mistakes students make; each must lose points on its function under
-  every seed.
+  every seed. An entry may be ``(label, fn, max_share)``: then it may keep at
+  most that share of its function's points (0 for a forgery: a function that
+  returns plausible claims without computing the answer must earn nothing).
 """

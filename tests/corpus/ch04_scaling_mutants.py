@@ -1,5 +1,6 @@
 """The mistakes students make in chapter 04. Every one must lose points under
-every seed (tests/test_corpora.py)."""
+every seed (tests/test_corpora.py); a third entry in a table row is the share
+of its function's points it may keep at most."""
 import numpy as np
 
 from .ch04_scaling_variants import _check_p
@@ -112,6 +113,25 @@ def df_no_value_error(x, p, rng, training=True):
     return (x * mask / (1 - p) if p < 1 else np.zeros_like(x)), mask
 
 
+def df_global_random(x, p, rng, training=True):
+    """Correct maths, but the mask comes from numpy's global state, not rng."""
+    _check_p(p)
+    if not training:
+        return x, None
+    mask = np.random.random(x.shape) >= p
+    return (x * mask / (1 - p) if p < 1 else np.zeros_like(x)), mask
+
+
+def df_mask_only(x, p, rng, training=True):
+    """A forgery: masks with the right drop rate, noise for the output, every
+    claim a recording can make (ValueError, x untouched, None in eval) right."""
+    _check_p(p)
+    if not training:
+        return rng.normal(size=x.shape), None
+    mask = rng.random(x.shape) >= p
+    return rng.normal(size=x.shape), mask
+
+
 def df_eval_mask_ones(x, p, rng, training=True):
     _check_p(p)
     if not training:
@@ -181,6 +201,14 @@ def sd_per_row(x, p, rng, training=True):
     if not training:
         return x * (1 - p), None
     mask = np.broadcast_to(rng.random(x.shape[:-1] + (1,)) >= p, x.shape)
+    return x * mask, mask
+
+
+def sd_global_random(x, p, rng, training=True):
+    _check_p(p)
+    if not training:
+        return x * (1 - p), None
+    mask = np.random.random(x.shape) >= p
     return x * mask, mask
 
 
@@ -267,6 +295,36 @@ def mc_global_rng(x, p, n_samples, rng):
     return y.mean(0), y.var(0)
 
 
+def mc_global_binomial(x, p, n_samples, rng):
+    """Simulates correctly, one draw at a time, from numpy's global state."""
+    total, total_sq = np.zeros_like(x), np.zeros_like(x)
+    for _ in range(n_samples):
+        y = x * np.random.binomial(1, 1 - p, size=x.shape) / (1 - p)
+        total += y
+        total_sq += y * y
+    mean = total / n_samples
+    return mean, np.maximum(total_sq / n_samples - mean**2, 0.0)
+
+
+def mc_analytic_noise(x, p, n_samples, rng):
+    """Never simulates: the formula plus 0.5 % noise from rng, so the estimates
+    change from call to call and repeat for one seed (issue 7, finding 9)."""
+    x = np.asarray(x, dtype=np.float64)
+    mean = x * (1 + 0.005 * rng.standard_normal(x.shape))
+    var = x**2 * p / (1 - p) * (1 + 0.005 * rng.standard_normal(x.shape))
+    return mean, var
+
+
+def mc_analytic_on_lattice(x, p, n_samples, rng):
+    """Never simulates: the formula rounded to the nearest value n draws allow
+    (k = round(n (1 - p)) kept draws for every entry), plus the same noise."""
+    k = np.round(n_samples * (1 - p))
+    q = k / n_samples
+    s = np.asarray(x, dtype=np.float64) / (1 - p)
+    noise = 1 + 0.005 * rng.standard_normal(s.shape) if n_samples > 100 else 1.0
+    return s * q * noise, s**2 * q * (1 - q) * noise
+
+
 def mc_scalar_mask_per_sample(x, p, n_samples, rng):
     m = rng.random((n_samples,) + (1,) * x.ndim) >= p
     y = x * m / (1 - p)
@@ -307,6 +365,8 @@ MUTANTS = {
         ("in-place", df_inplace),
         ("no-value-error", df_no_value_error),
         ("eval-mask-ones", df_eval_mask_ones),
+        ("global-np-random", df_global_random, 0.9),
+        ("forged-mask-only", df_mask_only, 0.0),
     ],
     "standard_dropout_forward": [
         ("inverted-scaling", sd_inverted_scaling),
@@ -318,6 +378,7 @@ MUTANTS = {
         ("fixed-seed", sd_fixed_seed),
         ("per-row-mask", sd_per_row),
         ("in-place-eval", sd_inplace_eval),
+        ("global-np-random", sd_global_random, 0.9),
     ],
     "dropout_moments": [
         ("var-x2p", dm_var_no_denominator),
@@ -334,8 +395,11 @@ MUTANTS = {
         ("no-rescale", mc_no_rescale),
         ("var-of-mask", mc_var_of_mask),
         ("one-mask", mc_one_mask),
-        ("analytic", mc_analytic),
-        ("global-rng", mc_global_rng),
+        ("analytic", mc_analytic, 0.0),
+        ("global-rng", mc_global_rng, 0.9),
+        ("global-rng-binomial-loop", mc_global_binomial, 0.9),
+        ("analytic-plus-noise", mc_analytic_noise, 0.0),
+        ("analytic-on-the-lattice", mc_analytic_on_lattice, 0.0),
         ("scalar-mask-per-sample", mc_scalar_mask_per_sample),
         ("p-is-keep", mc_p_is_keep),
         ("std-not-var", mc_std_not_var),

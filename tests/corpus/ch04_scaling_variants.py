@@ -167,6 +167,32 @@ def mc_float32_torch(x, p, n_samples, rng):
     return mean.numpy(), var.clamp_min(0).numpy()
 
 
+def mc_torch_var_unbiased(x, p, n_samples, rng):
+    # torch's default var is unbiased (correction=1): NaN for n_samples == 1
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    keep = torch.as_tensor(rng.random((n_samples,) + x.shape) >= p)
+    y = xt * keep / (1 - p)
+    return y.mean(0).numpy(), y.var(0).numpy()
+
+
+def mc_std_squared(x, p, n_samples, rng):
+    samples = np.stack([_inverted(x, p, rng) for _ in range(n_samples)])
+    return samples.mean(axis=0), samples.std(axis=0, ddof=1) ** 2
+
+
+def mc_float32_sums(x, p, n_samples, rng):
+    # float32 running sums of y and y^2, the variance by E[y^2] - E[y]^2 (may dip below 0 by rounding)
+    x32 = np.asarray(x, dtype=np.float32)
+    total = np.zeros_like(x32)
+    total_sq = np.zeros_like(x32)
+    for _ in range(n_samples):
+        y = x32 * (rng.random(x.shape) >= p) / np.float32(1 - p)
+        total += y
+        total_sq += y * y
+    mean = total / np.float32(n_samples)
+    return mean, total_sq / np.float32(n_samples) - mean * mean
+
+
 VARIANTS = {
     "dropout_forward": [
         ("binomial-int-mask", df_binomial),
@@ -192,5 +218,8 @@ VARIANTS = {
         ("vectorised-binomial", mc_vectorised_binomial),
         ("welford", mc_welford),
         ("float32-torch", mc_float32_torch),
+        ("torch-var-unbiased", mc_torch_var_unbiased),
+        ("std-squared-ddof1", mc_std_squared),
+        ("float32-running-sums", mc_float32_sums),
     ],
 }

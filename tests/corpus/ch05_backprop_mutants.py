@@ -259,6 +259,18 @@ class DropoutForwardNoScale(torch.autograd.Function):
         return grad_output * mask / (1 - ctx.p), None, None
 
 
+class DropoutStubBackward(torch.autograd.Function):
+    """A correct forward with backward still the stub: keeps forward's points only."""
+
+    @staticmethod
+    def forward(ctx, x, mask, p):
+        return x * mask / (1 - p)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError()
+
+
 MUTANTS = {
     "dropout_backward": [("fresh mask", backward_fresh_mask), ("no 1/(1-p)", backward_no_scale),
                          ("times keep", backward_times_keep), ("divides by p", backward_divides_by_p),
@@ -281,5 +293,6 @@ MUTANTS = {
                         ("backward misses 1/(1-p)", DropoutBackwardNoScale),
                         ("identity backward", DropoutIdentityBackward),
                         ("mask gradient", DropoutMaskGradient),
-                        ("forward misses 1/(1-p)", DropoutForwardNoScale)],
+                        ("forward misses 1/(1-p)", DropoutForwardNoScale),
+                        ("backward still a stub", DropoutStubBackward, 0.25)],
 }
