@@ -110,8 +110,10 @@ def _late_forger(stub, assignment="04-scaling"):
     return _append(stub, LATE_FORGER.format(solutions=sources, gids=gids))
 
 
-def _scratch_dirs() -> set:
-    return {p.name for p in Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*")}
+def _leftovers(tmp: Path) -> list:
+    """What a run left in its temporary folder, but the uid lock files the
+    sandbox keeps on purpose (one folder, reused by every run)."""
+    return sorted(p.name for p in tmp.iterdir() if not p.name.startswith("dropout-sandbox-uids"))
 
 
 def _cli(subs: Path, out: Path, *extra):
@@ -158,7 +160,7 @@ def hostile(tmp_path_factory):
     os.mkfifo(subs / "fifo_04-scaling.ipynb")
 
     out = root / "out"
-    before = _scratch_dirs()
+    tmp = _short_tmp()  # this run's own temporary folder: other runs (test workers) cannot mix in
     started = time.perf_counter()
     wrapper = ("import resource, subprocess, sys\n"
                "proc = subprocess.run(sys.argv[1:], capture_output=True, text=True, errors='replace')\n"
@@ -166,13 +168,14 @@ def hostile(tmp_path_factory):
                "sys.stderr.write(proc.stdout + '\\n=====\\n' + proc.stderr)\n")
     proc = subprocess.run([sys.executable, "-c", wrapper, *_cli(subs, out, "--jobs", "2", "--timeout", "20",
                                                                  "--notebook-timeout", "40")],
-                          capture_output=True, text=True, timeout=1200, cwd=REPO_ROOT, errors="replace")
+                          capture_output=True, text=True, timeout=1200, cwd=REPO_ROOT, errors="replace",
+                          env=dict(os.environ, TMPDIR=str(tmp)))
     elapsed = time.perf_counter() - started
     returncode, peak_kib = (int(v) for v in proc.stdout.split())
     terminal = proc.stderr
     print(f"hostile class: {elapsed:.0f} s, peak RSS of any grading process {peak_kib / 2**20:.2f} GiB")
     return {"out": out, "rc": returncode, "terminal": terminal, "elapsed": elapsed, "peak_kib": peak_kib,
-            "leftovers": _scratch_dirs() - before}
+            "leftovers": _leftovers(tmp)}
 
 
 def _rows(hostile, student):
@@ -292,9 +295,24 @@ def _class_of(root: Path, n: int, extra: str | None = None) -> Path:
     return subs
 
 
+_SHORT_TMPS: list = []
+
+
 def _short_tmp() -> Path:
-    """A short TMPDIR for the CLI (kernel socket paths must stay under 107 bytes)."""
-    return Path(tempfile.mkdtemp(prefix="dgt-", dir="/tmp"))
+    """A short TMPDIR for the CLI (kernel socket paths must stay under 107
+    bytes), removed when the module's tests are done."""
+    path = Path(tempfile.mkdtemp(prefix="dgt-", dir="/tmp"))
+    _SHORT_TMPS.append(path)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_short_tmps():
+    yield
+    import shutil
+
+    for path in _SHORT_TMPS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _wait_for(predicate, timeout: float):
@@ -352,8 +370,7 @@ def test_ctrl_c_stops_cleanly_keeps_finished_work_and_resumes(tmp_path):
     kept = len(list((out / "results").rglob("*.json")))
     assert kept >= 1
     assert _wait_for(lambda: not _alive(workers), 15), "worker or kernel processes outlived the run"
-    assert _wait_for(lambda: not any(tmp.iterdir()) or all(p.name.startswith("dropout-sandbox-uids")
-                                                          for p in tmp.iterdir()), 15), list(tmp.iterdir())
+    assert _wait_for(lambda: not _leftovers(tmp), 15), _leftovers(tmp)
     again = subprocess.run(_cli(subs, out, "--jobs", "2"), cwd=REPO_ROOT, env=env, capture_output=True,
                            text=True, timeout=600)
     assert again.returncode == 0 and f"resuming: {kept} submission(s)" in again.stderr
@@ -375,7 +392,7 @@ def test_kill_9_of_the_cli_leaves_no_process_and_no_folder(tmp_path):
     proc.kill()
     proc.wait()
     assert _wait_for(lambda: not _alive(processes), 20), f"still alive: {_alive(processes)}"
-    assert _wait_for(lambda: not list(tmp.glob(SCRATCH_PREFIX + "*")), 20), list(tmp.iterdir())
+    assert _wait_for(lambda: not _leftovers(tmp), 20), _leftovers(tmp)
 
 
 def test_a_killed_worker_is_replaced_and_its_submission_graded_again(tmp_path):
