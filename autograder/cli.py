@@ -64,6 +64,18 @@ def configure_logging(out: Path) -> Path:
     return log_path
 
 
+def _remove_if_empty(log_path: Path, made_folder: Path | None) -> None:
+    """A run that failed before grading leaves no empty log (nor the folder it made)."""
+    logging.shutdown()
+    try:
+        if log_path.stat().st_size == 0:
+            log_path.unlink()
+        if made_folder is not None:
+            made_folder.rmdir()  # only if empty
+    except OSError:
+        pass
+
+
 def warn_if_unsandboxed() -> None:
     """Say it once, on the console, before grading starts (workers log to the file)."""
     from .sandbox import bwrap_available
@@ -88,6 +100,11 @@ def _main(argv=None) -> int:
         print("error: --jobs, --timeout and --notebook-timeout must be at least 1", file=sys.stderr)
         return 2
     out = args.out.resolve()
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {display(str(args.out), 300)} is a file; give a folder for the grading "
+              "results (it is created if missing)", file=sys.stderr)
+        return 2
+    created_out = not out.exists()
     db_url = absolute_sqlite_url(args.db) if args.db else f"sqlite:///{out / 'gradebook.db'}"
     log_path = configure_logging(out)
     run = GradeRun(out=out, db_url=db_url, jobs=args.jobs, cell_timeout=args.timeout,
@@ -97,7 +114,8 @@ def _main(argv=None) -> int:
     try:
         results = grade_class(args.submissions, run, args.assignment, log=lambda m: print(m, file=sys.stderr))
     except (DiscoveryError, ValueError) as exc:
-        print(f"error: {display(str(exc), limit=500)}", file=sys.stderr)
+        print(f"error: {display(str(exc), limit=1000)}", file=sys.stderr)
+        _remove_if_empty(log_path, out if created_out else None)
         return 2
     except (Interrupted, KeyboardInterrupt) as exc:
         done = f"{exc.done} of {exc.total} submissions graded in this run are" if isinstance(exc, Interrupted) \

@@ -93,10 +93,13 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict, folder: Path) -> dict
     result = _base_result(sub, loaded.digest)
     try:
         if loaded.notebook is None:
-            result.update(status="invalid", messages=[loaded.error])
-            result["functions"] = [dict(_not_run(function_of(c), m, [loaded.error]), cell=c)
-                                   for c, m in cells.items()]
-            return result
+            return _ungraded(result, cells, "invalid", loaded.error)
+        belongs_to = other_assignment(loaded.notebook, sub.assignment, known_grade_ids())
+        if belongs_to:
+            return _ungraded(result, cells, "wrong_assignment",
+                             f"this is the exercise notebook of {belongs_to}, not of {sub.assignment}: "
+                             f"submit your {sub.assignment} notebook here (and this one under {belongs_to})")
+        edited = edited_locked_cells(loaded.notebook, _originals(run.out, sub.assignment))
         ex = execute_submission(loaded.notebook, folder / "work", db_url=run.db_url,
                                 assignment_id=sub.assignment, notebook_id=NOTEBOOK_ID,
                                 student_id=sub.student, seed=seed, cell_timeout=run.cell_timeout,
@@ -106,6 +109,13 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict, folder: Path) -> dict
             # flags come from the code that actually ran, whatever the file's metadata said
             result["flags"] = scan_sources(student_code(ex.notebook))
             _save_notebook(ex.notebook, run.out / "autograded" / component(sub.slug) / sub.assignment)
+        restored = [m for m in ex.messages if "was missing and has been restored" in m]
+        if edited or restored:
+            result["flags"].append("locked cells edited or deleted (the originals were restored): "
+                                   + ", ".join(edited + [m.split("'")[1] for m in restored]))
+        if edited:
+            result["messages"].append(f"cells you may not edit were changed and have been restored from the "
+                                      f"original: {', '.join(edited)}")
         if ex.tampering:
             result["flags"].append("wrote to the grader's recordings outside a hidden test (ignored)")
             result["messages"] += [f"ignored: {t}" for t in ex.tampering[:5]]
@@ -120,6 +130,71 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict, folder: Path) -> dict
     finally:
         remove_tree(folder)
     return result
+
+
+def _ungraded(result: dict, cells: dict, status: str, message: str) -> dict:
+    """A result whose functions were not graded, for one reason."""
+    result.update(status=status, messages=[message])
+    result["functions"] = [dict(_not_run(function_of(c), m, [message]), cell=c) for c, m in cells.items()]
+    return result
+
+
+def grade_ids_of(nb) -> set:
+    ids = set()
+    for cell in getattr(nb, "cells", []):
+        md = cell.get("metadata", {}).get("nbgrader", {})
+        if isinstance(md, dict) and isinstance(md.get("grade_id"), str):
+            ids.add(md["grade_id"])
+    return ids
+
+
+def other_assignment(nb, assignment: str, known: dict) -> str | None:
+    """The assignment a notebook belongs to when it shares no grade_id with
+    ``assignment`` but does with another one (a 05 notebook in a 04 folder)."""
+    ids = grade_ids_of(nb)
+
+    def own(a):  # the grade_ids only assignment ``a`` has ("setup" is everyone's)
+        return known[a] - set().union(*(known[b] for b in known if b != a))
+
+    if not ids or assignment not in known or ids & own(assignment):
+        return None
+    best = max(sorted(known), key=lambda a: len(ids & own(a)), default=None)
+    return best if best and ids & own(best) else None
+
+
+def _originals(out: Path, assignment: str) -> list:
+    """The notebooks a locked cell may legitimately come from: the student
+    version released in this run and the instructor's source (its test cells
+    hold the hidden tests, e.g. in a solution handed in as a test)."""
+    import nbformat
+
+    found = []
+    for path in (out / "release" / assignment / f"{NOTEBOOK_ID}.ipynb",
+                 REPO_ROOT / "solutions" / assignment / f"{NOTEBOOK_ID}.ipynb"):
+        try:
+            found.append(nbformat.read(str(path), as_version=4))
+        except Exception:  # noqa: BLE001 - only the edited-cell note depends on it
+            continue
+    return found
+
+
+def edited_locked_cells(nb, originals: list) -> list:
+    """grade_ids of locked cells whose source the student changed (nbgrader
+    restores them; the lecturer should know): a cell equal to its version in
+    none of ``originals``, ignoring surrounding whitespace."""
+    locked: dict = {}
+    for original in originals:
+        for cell in original.cells:
+            md = cell.metadata.get("nbgrader", {})
+            if md.get("locked") and not md.get("solution") and md.get("grade_id"):
+                locked.setdefault(md["grade_id"], set()).add(cell.source.strip())
+    edited = []
+    for cell in getattr(nb, "cells", []):
+        md = cell.get("metadata", {}).get("nbgrader", {})
+        gid = md.get("grade_id") if isinstance(md, dict) else None
+        if gid in locked and str(cell.get("source", "")).strip() not in locked[gid] and gid not in edited:
+            edited.append(gid)
+    return edited
 
 
 def _score_cell(cell_name: str, max_score: float, ex, seed: int) -> dict:
@@ -214,7 +289,10 @@ def grade_class(root, run: GradeRun, assignment: str | None = None, log=print) -
     known = known_grade_ids()
     if assignment is not None and assignment not in known:
         raise ValueError(f"unknown assignment {assignment!r}; known: {', '.join(sorted(known))}")
-    subs, problems = discover(root, known, only=assignment)
+    ignored: list = []
+    subs, problems = discover(root, known, only=assignment, ignored=ignored)
+    if ignored:
+        log(f"not graded, not notebooks: {', '.join(ignored[:10])}" + (" ..." if len(ignored) > 10 else ""))
     run.out.mkdir(parents=True, exist_ok=True)
     cells = prepare_assignments(sorted({s.assignment for s in subs}), run.db_url, run.out)
     todo = [s for s in subs if run.regrade or not _is_done(run.out, s)]

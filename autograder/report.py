@@ -161,7 +161,7 @@ def feedback_html(res: dict) -> str:
     for fn in res["functions"]:
         items = "".join(f"<li>{esc(_message(m))}</li>" for m in fn["messages"])
         rows.append(f"<tr class='{esc(_d(fn['status']))}'><td><code>{esc(_d(fn['grade_id']))}</code></td>"
-                    f"<td>{fn['score']:g} / {fn['max_score']:g}</td><td>{esc(_d(fn['status']))}</td>"
+                    f"<td class='points'>{fn['score']:g}&nbsp;/&nbsp;{fn['max_score']:g}</td><td>{esc(_d(fn['status']))}</td>"
                     f"<td><ul>{items}</ul></td></tr>")
     notes = [_message(m) for m in res.get("messages", []) if m]
     if conflict_note(res):
@@ -172,7 +172,7 @@ def feedback_html(res: dict) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Feedback: {assignment} for {student}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{vertical-align:top;padding:.3em .6em}}
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{vertical-align:top;padding:.3em .6em}}td.points{{white-space:nowrap}}
 tr.full td:nth-child(2){{color:#1a7f37}} tr.zero td:nth-child(2),tr.not_run td:nth-child(2){{color:#b3261e}}
 table{{border-collapse:collapse}} tr{{border-bottom:1px solid #ddd}}</style></head>
 <body><h1>{assignment}: {score:g} / {max_score:g}</h1>

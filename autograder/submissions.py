@@ -164,6 +164,8 @@ class _Found:
     def __init__(self):
         self.subs: list[Submission] = []
         self.problems: list[tuple] = []
+        #: displayed names of files that are not submissions (no .ipynb, no assignment in the name)
+        self.ignored: list[str] = []
 
     def problem(self, student: str, assignment: str, message: str) -> None:
         self.problems.append((display(student), display(assignment), message))
@@ -204,7 +206,7 @@ def _refusal(name: str, mode: int, root: Path) -> str:
     return f"{shown} is not a regular file but {kind_of(mode)}; submit the notebook file itself"
 
 
-def discover(root, known: dict, only: str | None = None) -> tuple[list, list]:
+def discover(root, known: dict, only: str | None = None, ignored: list | None = None) -> tuple[list, list]:
     """Submissions under ``root``.
 
     ``known`` maps assignment ids to their grade_ids (to recognise files);
@@ -212,6 +214,10 @@ def discover(root, known: dict, only: str | None = None) -> tuple[list, list]:
     where problems are (student, assignment, message) rows, every string
     displayable, for entries that cannot be graded. Submissions come sorted by
     (student, assignment, file); those in a conflict carry ``conflict``.
+    Files that are not notebooks and whose names name no assignment
+    (``README.txt``) are not students: their displayed names are appended to
+    ``ignored``. Raises DiscoveryError when nothing at all was found or the
+    folder is one level too deep, saying which layout is expected.
     """
     root = Path(root)
     if not root.is_dir():
@@ -223,6 +229,7 @@ def discover(root, known: dict, only: str | None = None) -> tuple[list, list]:
     except OSError as exc:
         raise DiscoveryError(f"cannot read the submissions folder {display(str(root), 500)}: "
                              f"{exc.strerror or exc}") from None
+    _refuse_wrong_level(root, entries, known)
     found = _Found()
     wanted = [only] if only else sorted(known)
     for name, mode in entries:
@@ -230,20 +237,46 @@ def discover(root, known: dict, only: str | None = None) -> tuple[list, list]:
             _student_folder(root, name, known, wanted, only, found)
         else:
             _flat_entry(root, name, mode, known, only, found)
+    if not found.subs and not found.problems:
+        raise DiscoveryError(
+            f"no submissions found in {display(str(root), 500)}"
+            + (f" (only {', '.join(found.ignored[:5])}, which are not notebooks)" if found.ignored else "")
+            + f". {EXPECTED_LAYOUT}")
+    if ignored is not None:
+        ignored.extend(found.ignored)
     return _mark_conflicts(found.subs), found.problems
+
+
+EXPECTED_LAYOUT = ("Expected nbgrader's layout SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb (SUBMISSIONS "
+                   "may be the 'submitted' folder or its parent) or a flat folder of <student>_<assignment>.ipynb "
+                   "or <student>.ipynb files.")
+
+
+def _refuse_wrong_level(root: Path, entries: list, known: dict) -> None:
+    """A folder one level too deep (one student's folder, or one assignment's
+    folder) would otherwise be read as students named after assignments."""
+    dirs = [n for n, m in entries if stat.S_ISDIR(m)]
+    if dirs and all(n in known for n in dirs):
+        raise DiscoveryError(
+            f"{display(str(root), 500)} holds assignment folders ({', '.join(sorted(dirs)[:3])}), so it looks like "
+            f"ONE student's folder; point at the folder that holds the student folders. {EXPECTED_LAYOUT}")
 
 
 def _flat_entry(root: Path, name: str, mode: int, known: dict, only: str | None, found: _Found) -> None:
     """``<student>_<assignment>.ipynb`` or ``<student>.ipynb`` (or a link or special file so named)."""
     student, assignment = _split_name(name, known)
     regular = stat.S_ISREG(mode)
-    if assignment is None and regular:
-        # The notebook's own grade_ids win over --assignment: a 05 notebook
-        # named alice.ipynb must not be graded as 04.
-        assignment = _guess_assignment(root / name, known)
-    assignment = assignment or only
-    if only and assignment != only:
+    if assignment is None and regular and not name.endswith(".ipynb"):
+        found.ignored.append(display(name))  # README.txt, grades.csv: not a student
         return
+    if only and assignment is not None and assignment != only:
+        return  # the file's name says another assignment: --assignment filters it out
+    if assignment is None and regular:
+        # The notebook's own grade_ids say which assignment it is; with
+        # --assignment another one, it is kept so that grading reports it as
+        # the wrong assignment instead of dropping it.
+        assignment = _guess_assignment(root / name, known)
+    assignment = only or assignment
     if not regular:
         if stat.S_ISLNK(mode) and os.path.isdir(root / name):
             student = name  # a linked student folder: the folder's name is the student

@@ -17,8 +17,9 @@ parent of the student's sandboxed kernel, so:
   their own session): the parent stops the workers and raises
   :class:`Interrupted`, keeping what was finished.
 
-Workers send their result back as JSON over a pipe; their stdout and stderr
-go to the run's log file, never to the lecturer's terminal.
+Workers send their result back as JSON over a pipe; their stdout, stderr and
+log records go to the run's log file, each line prefixed with the job's key
+(``[assignment/student]``), never to the lecturer's terminal.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -71,19 +74,55 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(target: Callable, args: tuple, writer, log_path: str | None) -> None:
+def _log_to_file(log_path: str, prefix: str) -> threading.Thread:
+    """Send this process's stdout, stderr and log records to ``log_path``,
+    every line prefixed with ``prefix`` (the submission), so nothing a
+    library prints reaches the lecturer's terminal and the log says whose
+    line each one is."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():  # lines written straight to fd 1/2 (C code, handlers made before the fork)
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                os.write(fd, prefix.encode() + b" " + line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    handler = logging.StreamHandler(os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8",
+                                              errors="backslashreplace"))
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(process)d {prefix} %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    return thread
+
+
+def _flush_log(thread) -> None:
+    """Close fd 1 and 2 so the pump sees the end of its pipe, and let it finish."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os.close(1)
+    os.close(2)
+    thread.join(timeout=5)
+
+
+def _child(target: Callable, args: tuple, writer, log_path: str | None, log_prefix: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent()
-    if log_path:  # nothing a library prints reaches the lecturer's terminal
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+    pump = _log_to_file(log_path, log_prefix) if log_path else None
     result = target(*args)
     data = json.dumps(result).encode()
     writer.send_bytes(data)
     writer.close()
+    if pump is not None:
+        _flush_log(pump)
 
 
 def run_jobs(jobs: list[Job], target: Callable, on_result: Callable, on_failure: Callable, *,
@@ -141,7 +180,8 @@ def _start(ctx, job: Job, target: Callable, log_path: str | None) -> _Running:
     # reach the child before it ignores SIGINT.
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        process = ctx.Process(target=_child, args=(target, job.args, writer, log_path), daemon=True)
+        process = ctx.Process(target=_child, args=(target, job.args, writer, log_path, f"[{job.key}]"),
+                              daemon=True)
         process.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -55,7 +55,9 @@ def test_flat_folder_names_and_guessing(tmp_path):
         ("dora", "04-scaling"), ("ed", "05-backprop"), ("gus", "05-backprop")]
     assert len(problems) == 1 and problems[0][0] == "fay" and "--assignment" in problems[0][2]
     subs, problems = discover(tmp_path, KNOWN, only="04-scaling")
-    assert sorted(s.student for s in subs) == ["dora", "fay"] and not problems
+    # ed.ipynb holds a 05 notebook: kept, so that grading reports it as the wrong assignment
+    assert sorted((s.student, s.assignment) for s in subs) == [
+        ("dora", "04-scaling"), ("ed", "04-scaling"), ("fay", "04-scaling")] and not problems
 
 
 def test_bad_student_ids_are_reported_and_duplicates_are_both_kept(tmp_path):
@@ -376,3 +378,25 @@ def test_reader_messages_show_hostile_names_safely(tmp_path):
     loaded = load_submission(Path(os.fsdecode(os.fsencode(tmp_path) + b"/\x1b[2Jjos\xe9.ipynb")))
     assert loaded.notebook is None and loaded.error.startswith("\\x1b[2Jjos\\xe9.ipynb is empty")
     loaded.error.encode("utf-8")
+
+
+def test_stray_files_are_not_students_and_wrong_folders_are_clear_errors(tmp_path):
+    """Issue 8: README.txt was a student; an empty folder or one student's folder gave "0 submissions"."""
+    flat = tmp_path / "flat"
+    _nb(flat / "ann_04-scaling.ipynb")
+    (flat / "README.txt").write_text("hello")
+    (flat / "grades.csv").write_text("a,b")
+    ignored = []
+    subs, problems = discover(flat, KNOWN, ignored=ignored)
+    assert [s.student for s in subs] == ["ann"] and not problems and sorted(ignored) == ["README.txt", "grades.csv"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DiscoveryError, match="no submissions found.*Expected nbgrader's layout"):
+        discover(tmp_path / "empty", KNOWN)
+    only_stray = tmp_path / "stray"
+    only_stray.mkdir()
+    (only_stray / "README.txt").write_text("x")
+    with pytest.raises(DiscoveryError, match="README.txt"):
+        discover(only_stray, KNOWN)
+    _nb(tmp_path / "submitted" / "bob" / "04-scaling" / "exercises.ipynb")
+    with pytest.raises(DiscoveryError, match="ONE student's folder"):
+        discover(tmp_path / "submitted" / "bob", KNOWN)
