@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from dropout_lab.recorder import run_probe
 
-from .checks.base import Checker, SubResult
+from .checks.base import NONE_MESSAGE, Checker, SubResult
 from .recording import RecordingError, View, load_recording, view_of
 from .registry import lookup
 
@@ -50,12 +50,19 @@ STUB_MESSAGE = ("still a stub: your function raised NotImplementedError; replace
                 "`raise NotImplementedError()` line with your implementation")
 
 
-def _is_stub(checker: Checker) -> bool:
-    """True when nothing was credited and every sub-check that failed on its
-    own failed because the function is a stub."""
+def _one_reason(checker: Checker) -> str | None:
+    """The one message for a function that earned nothing for a single reason
+    every sub-check that failed on its own shares: it is a stub, or it returns
+    None. A function with a credited part (a correct forward beside a stub
+    backward) gets its sub-checks' own messages instead."""
     failed = [r for r in checker.results if not r.passed and not r.gated]
-    return bool(failed) and not any(r.passed for r in checker.results) \
-        and all("NotImplementedError" in r.message for r in failed)
+    if not failed or any(r.passed for r in checker.results):
+        return None
+    if all("NotImplementedError" in r.message for r in failed):
+        return STUB_MESSAGE
+    if all("did you forget `return`" in r.message for r in failed):
+        return NONE_MESSAGE
+    return None
 
 
 def _messages(checker: Checker) -> list:
@@ -79,8 +86,9 @@ def score_view(grade_id: str, student: View, seed: int, max_score: float) -> Fun
     score = round(max_score * fraction, 2)
     status = FULL if fraction == 1 else (ZERO if score == 0 else PARTIAL)
     messages = _messages(checker)
-    if _is_stub(checker):
-        messages = [STUB_MESSAGE]
+    reason = _one_reason(checker)
+    if reason:
+        messages = [reason]
     if status == FULL:
         messages = ["all checks passed"]
     return FunctionScore(grade_id, score, max_score, status, messages, checker.results)

@@ -1,8 +1,8 @@
 """Checks proven both ways: every correct variant earns full marks under many
-seeds, every mutant loses points under every seed (and, where its table
-states a max share, keeps at most that share of its function's points), and
-the references themselves earn full marks. Runs in-process (no sandbox) for
-speed."""
+seeds, every mutant loses points under every seed and keeps the share of its
+function's points its table states (autograder/POLICY.md: the share an
+experienced teaching assistant would leave it), and the references
+themselves earn full marks. Runs in-process (no sandbox) for speed."""
 import importlib
 
 import pytest
@@ -15,9 +15,11 @@ MUTANT_SEEDS = range(3)
 
 
 def _corpus(kind):
-    """pytest params (grade_id, fn, max_share) from every chapter's table.
-    Entries are ``(label, fn)`` or ``(label, fn, max_share)``; a 2-tuple's
-    max_share is None (it must only lose points)."""
+    """pytest params (grade_id, fn, share) from every chapter's table.
+    Entries are ``(label, fn)`` (variants) or ``(label, fn, share)``
+    (mutants), share being the most it may keep or a (min, max) pair; a
+    mutant without a share gets None, which test_every_mutant_states_its_share
+    rejects."""
     rows = []
     for module in CHAPTER_MODULES.values():
         try:
@@ -27,9 +29,16 @@ def _corpus(kind):
         table = getattr(mod, kind.upper())
         for grade_id, entries in table.items():
             for entry in entries:
-                label, fn, max_share = entry if len(entry) == 3 else (*entry, None)
-                rows.append(pytest.param(grade_id, fn, max_share, id=f"{grade_id}-{label}"))
+                label, fn, share = entry if len(entry) == 3 else (*entry, None)
+                rows.append(pytest.param(grade_id, fn, share, id=f"{grade_id}-{label}"))
     return rows
+
+
+def share_of(result) -> float:
+    """The share of its function's points a result earned, from the credited
+    sub-checks' weights (not the rounded score)."""
+    total = sum(r.weight for r in result.checks)
+    return sum(r.weight for r in result.checks if r.passed) / total if total else 0.0
 
 
 @pytest.mark.parametrize("grade_id", sorted(graded_functions()))
@@ -47,14 +56,20 @@ def test_correct_variant_scores_full_marks(grade_id, fn, _):
         assert result.score == 4, (seed, result.messages)
 
 
-@pytest.mark.parametrize("grade_id,fn,max_share", _corpus("mutants"))
-def test_mutant_loses_points(grade_id, fn, max_share):
+@pytest.mark.parametrize("grade_id,fn,share", _corpus("mutants"))
+def test_mutant_keeps_its_stated_share(grade_id, fn, share):
+    lo, hi = share if isinstance(share, tuple) else (0.0, share if share is not None else 1.0)
     for seed in MUTANT_SEEDS:
         result = score_function_in_process(grade_id, fn, 7000 + seed, max_score=4)
         assert result.score < 4, f"mutant earned full marks with seed {seed}"
         assert result.messages and result.messages != ["all checks passed"]
-        if max_share is not None:
-            assert result.score <= max_share * 4, (seed, result.score / 4, result.messages)
+        kept = share_of(result)
+        assert lo - 1e-9 <= kept <= hi + 1e-9, (seed, kept, result.messages)
+
+
+def test_every_mutant_states_its_share():
+    missing = [p.id for p in _corpus("mutants") if p.values[2] is None]
+    assert not missing, f"mutants without a stated share (label, fn, share): {missing}"
 
 
 def test_every_graded_function_has_variants_and_mutants():

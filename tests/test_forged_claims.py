@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.checks.base import Checker, CheckFailed
+from autograder.checks.base import NONE_MESSAGE, Checker, CheckFailed
 from autograder.recording import Entry, Output, View, view_of
 from autograder.registry import graded_functions
 from autograder.scoring import STUB_MESSAGE, reference_view, score_view
@@ -97,6 +97,12 @@ def test_a_stub_gets_the_one_line_stub_message(grade_id):
 
 
 @pytest.mark.parametrize("grade_id", sorted(graded_functions()))
+def test_a_function_returning_none_gets_the_one_line_return_message(grade_id):
+    result = score_view(grade_id, forged_view(grade_id, SEEDS[0], _returns_none), SEEDS[0], MAX_SCORE)
+    assert result.messages == [NONE_MESSAGE]
+
+
+@pytest.mark.parametrize("grade_id", sorted(graded_functions()))
 def test_every_function_declares_its_central_computation(grade_id):
     """Gating needs something to gate on: each function names its central
     computation, which carries at least half of its weight, while peripheral
@@ -134,6 +140,16 @@ def test_a_closed_gate_withholds_credit_and_says_why():
     assert by_name["b"].gated and by_name["b"].message == "not credited until 'a' passes"
     assert by_name["p"].gated and by_name["p"].message == "not credited until 'a' passes"
     assert not by_name["q"].gated and by_name["q"].passed
+
+
+def test_a_check_failing_behind_a_closed_gate_is_reported_under_the_gate():
+    """One message names the central mistake; the checks it drags down say
+    which gate to fix first instead of echoing it."""
+    checker = _toy_checker(a="fail", p="fail", q="fail")
+    assert checker.fraction() == pytest.approx(1 / 5)  # c only; q failed on its own
+    by_name = {r.name: r for r in checker.results}
+    assert by_name["p"].gated and by_name["p"].message == "not credited until 'a' passes"
+    assert not by_name["q"].gated and by_name["q"].message == "q is wrong"  # its gate, c, is open
 
 
 def test_gates_follow_gated_central_checks_to_what_failed():

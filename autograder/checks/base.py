@@ -36,11 +36,26 @@ does::
 
 ``peripheral=True`` marks argument validation, dtype, shape and in-place
 checks, which the grading policy caps at a quarter of a function's points.
+
+A sub-check that fails while its gate is closed is reported under the gate
+too ("not credited until ..."): the student fixes the central mistake first,
+and one message names it instead of several echoing it.
+
+Messages (autograder/POLICY.md). ``representative_first`` orders the
+parameter values a check loops over so that the first failure, the one the
+message reports, is a non-degenerate case (p = 0.2 rather than p = 0, where
+1/p is inf, or p = 0.5, where p and 1 - p coincide); ``name_factor`` and
+``factor_phrase`` turn a measured factor into "1/p = 5.0"; ``NONE_MESSAGE``
+is what a function that returns None is told; ``probe_arguments`` re-derives
+a call's hidden inputs in the grader so a check can compute what a named
+mistake would have returned (never to show them).
 """
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -54,8 +69,8 @@ class CheckFailed(Exception):
 @dataclass
 class SubResult:
     """One sub-check's outcome. ``passed`` means credited: a sub-check whose
-    own test passed but whose gate stayed closed has ``passed=False`` and
-    ``gated=True``."""
+    gate stayed closed has ``passed=False`` and ``gated=True`` (whether its own
+    test passed or not), and its message names the gate."""
 
     name: str
     weight: float
@@ -126,17 +141,25 @@ class Checker:
         entry = self.entry(key, side)
         if entry.status == "error":
             who = "your function" if side == "student" else "the reference"
-            raise CheckFailed(f"{who} raised {entry.error_type}: {entry.error_message}")
+            hint = ""
+            if side == "student" and "NoneType" in entry.error_message:
+                hint = " (did your function return None? did you forget `return`?)"
+            raise CheckFailed(f"{who} raised {entry.error_type}: {entry.error_message}{hint}")
+        if n is not None and n > 1 and _returned_none(entry):
+            raise CheckFailed(NONE_MESSAGE)
         if n is not None and len(entry.outputs) != n:
             raise CheckFailed(f"expected {n} returned value{'s' if n > 1 else ''}, got {len(entry.outputs)}")
         return [_value(o) for o in entry.outputs]
 
-    def output(self, key: str, side: str = "student"):
-        """The single value a call returned (a tuple return is an error)."""
+    def output(self, key: str, side: str = "student", allow_none: bool = False):
+        """The single value a call returned (a tuple return is an error, and
+        so is None unless ``allow_none``)."""
         entry = self.entry(key, side)
         values = self.outputs(key, side=side)
         if entry.is_tuple:
             raise CheckFailed(f"expected one returned value, got a tuple of {len(values)}")
+        if side == "student" and not allow_none and _returned_none(entry):
+            raise CheckFailed(NONE_MESSAGE)
         return values[0]
 
     def raw_outputs(self, key: str, side: str = "student") -> list[Output]:
@@ -184,7 +207,7 @@ class Checker:
 
         closed = {r.name: list(dict.fromkeys(blockers(r, frozenset({r.name})))) for r in self.results}
         for r in self.results:
-            if r.passed and closed[r.name]:
+            if closed[r.name]:  # passed or not: the closed gate is what to fix first
                 r.passed, r.gated = False, True
                 r.message = gate_message(closed[r.name])
 
@@ -199,6 +222,15 @@ def gate_message(closed) -> str:
     quoted = [f"'{n}'" for n in closed]
     names = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
     return f"not credited until {names} pass{'es' if len(closed) == 1 else ''}"
+
+
+#: What a function that returned None is told (instead of "expected 2 returned values, got 1").
+NONE_MESSAGE = "your function returned None: did you forget `return`?"
+
+
+def _returned_none(entry: Entry) -> bool:
+    return entry.status == "ok" and not entry.is_tuple and len(entry.outputs) == 1 \
+        and entry.outputs[0].kind == "none"
 
 
 def _value(output: Output):
@@ -251,8 +283,9 @@ def describe_difference(got, expected) -> str:
 
 
 #: What check_function_of_rng says when two same-seed calls differ.
-RNG_MESSAGE = ("two calls with generators of the same seed gave different results: draw every random "
-               "number from rng (np.random.* uses numpy's global state)")
+RNG_MESSAGE = ("two calls with generators of the same seed gave different results, so your function "
+               "ignores the rng it is given: draw every random number from rng (np.random.* uses numpy's "
+               "global state, np.random.default_rng() a fresh seed of its own)")
 GENERATOR_MESSAGE = ("two calls with generators of the same seed gave different results: draw every random "
                      "number from generator (torch.rand and friends without generator= use torch's global state)")
 
@@ -277,3 +310,160 @@ def check_function_of_rng(c: Checker, key: str, message: str = RNG_MESSAGE) -> N
     is a comparison of two claims, so declare it non-central (gated)."""
     first, second = c.outputs(f"{key} 1"), c.outputs(f"{key} 2")
     c.require(len(first) == len(second) and all(same_values(a, b) for a, b in zip(first, second)), message)
+
+
+# -- messages: representative cases and named factors -----------------------------
+
+#: Drop probabilities at which a message is degenerate: 1/p or 1/(1-p) is
+#: infinite (p = 0, p = 1) or p and 1 - p coincide (p = 0.5).
+DEGENERATE_PS = (0.0, 0.5, 1.0)
+
+
+def representative_first(values, avoid=DEGENERATE_PS, prefer: float = 0.2) -> list:
+    """``values`` reordered for a check that stops at its first failure, so
+    that the failure its message reports is a representative case: values in
+    ``avoid`` last (p = 0.5 before p = 0 and p = 1, where factors are
+    infinite), the others closest to ``prefer`` first. Every value is still checked; only the order changes."""
+    values = list(values)
+    good = sorted((v for v in values if v not in avoid), key=lambda v: abs(v - prefer))
+    return good + sorted((v for v in values if v in avoid), key=lambda v: v in (0.0, 1.0))
+
+
+#: Factors a dropout student can apply, as functions of the drop probability p.
+P_FACTORS = {
+    "1/(1-p)": lambda p: 1 / (1 - p),
+    "1/p": lambda p: 1 / p,
+    "1-p": lambda p: 1 - p,
+    "p": lambda p: p,
+    "1": lambda p: 1.0,
+}
+
+
+def fmt(value: float) -> str:
+    """A number for a message: three significant digits, "5.0" rather than "5",
+    and 0 for float noise around 0."""
+    text = f"{0.0 if abs(value) < 1e-12 else value:.3g}"
+    return text if any(ch in text for ch in ".en") else text + ".0"
+
+
+def factor_phrase(form: str, p: float) -> str:
+    """``"1/p = 5.0"`` for form "1/p" at p = 0.2 (just "1" for the form "1")."""
+    return form if form == "1" else f"{form} = {fmt(P_FACTORS[form](p))}"
+
+
+def name_factor(factor: float, p: float, forms=tuple(P_FACTORS), rtol: float = 1e-3) -> str | None:
+    """The one form whose value at ``p`` is ``factor``, or None when none or
+    several match (at p = 0.5, "p" and "1-p" do). ``forms`` names entries of
+    P_FACTORS, or is a dict of its own {name: function of p}."""
+    table = forms if isinstance(forms, dict) else {name: P_FACTORS[name] for name in forms}
+    if not np.isfinite(factor):
+        return None
+    hits = []
+    for form, fn in table.items():
+        try:
+            value = fn(p)
+        except ZeroDivisionError:
+            continue
+        if np.isfinite(value) and np.isclose(factor, value, rtol=rtol, atol=0):
+            hits.append(form)
+    return hits[0] if len(hits) == 1 else None
+
+
+def kept_factor(out, x, mask) -> float | None:
+    """The one factor f with out == f * x on the kept entries (mask == 1,
+    |x| > 1e-3), or None when there is no single factor."""
+    out, x = np.asarray(out, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    kept = np.asarray(mask).astype(bool) & (np.abs(x) > 1e-3)
+    if not kept.any():
+        return None
+    ratio = out[kept] / x[kept]
+    f = float(np.median(ratio))
+    return f if np.isfinite(f) and np.allclose(ratio, f, rtol=1e-4, atol=1e-9) else None
+
+
+def dropped_problem(out, x, mask, backward: bool = False) -> str | None:
+    """A message when positions the mask drops are not 0 in ``out`` (the
+    output of a forward pass of x, or the gradient a backward pass returns
+    for upstream gradient x); None when they are all 0."""
+    out, x = np.asarray(out, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    m = np.asarray(mask).astype(bool)
+    big = np.abs(x) > 1e-3
+    dropped, kept = ~m & big, m & big
+    if not np.any(np.abs(out[dropped]) > 1e-9):
+        return None
+    some_kept_zero = kept.any() and np.any(np.abs(out[kept]) <= 1e-12)
+    if backward:
+        if some_kept_zero:
+            return ("some dropped positions get a gradient and some kept ones get none: use the mask you are "
+                    "given (the one the forward pass applied), never draw a new one")
+        return ("your backward ignores the mask: dropped positions (mask == 0) got a gradient; a dropped "
+                "unit's output did not depend on its input, so its gradient is 0")
+    if kept.any() and np.all(np.abs(out[kept]) <= 1e-12):
+        return ("your output is 0 where your mask is 1 and non-zero where it is 0: return the mask of KEPT "
+                "entries (1 = kept, 0 = dropped)")
+    return "entries your mask drops (mask == 0) are not 0 in your output: multiply x by the mask you return"
+
+
+def inverted_scale_problem(out, x, mask, p, backward: bool = False) -> str:
+    """How ``out`` differs from x * mask / (1 - p), naming the factor a
+    student applied (1/p, p, 1-p, none) at this p (pick a representative one:
+    0 < p < 1, p != 0.5). For a backward pass x is the upstream gradient."""
+    problem = dropped_problem(out, x, mask, backward)
+    if problem:
+        return problem
+    noun = "kept gradients" if backward else "kept values"
+    want = factor_phrase("1/(1-p)", p)
+    f = kept_factor(out, x, mask)
+    if f is None:
+        return f"{noun} are not all scaled by one factor; inverted dropout scales each of them by {want}"
+    form = name_factor(f, p)
+    if form == "1/p":
+        return (f"{noun} are scaled by 1/p = {fmt(1 / p)} instead of {want}: p is the probability of "
+                "dropping, 1-p that of keeping")
+    if form == "p":
+        return (f"{noun} are multiplied by p = {fmt(p)} instead of scaled by {want}: inverted dropout "
+                "divides by the keep probability 1-p")
+    if form == "1-p":
+        why = ("the backward pass scales by the same factor as the forward pass" if backward else
+               "multiplying by 1-p is standard dropout's test-time step; inverted dropout divides while "
+               "training so that test time needs nothing")
+        return f"{noun} are multiplied by 1-p = {fmt(1 - p)} instead of divided by it ({want}): {why}"
+    if form == "1":
+        if backward:
+            return (f"your backward forgets the 1/(1-p): kept gradients are scaled by 1 instead of {want}, "
+                    "the factor the forward pass applied")
+        return (f"kept values are not rescaled (scaled by 1 instead of {want}): divide them by the keep "
+                "probability 1-p so that the expected output stays x")
+    return f"{noun} are scaled by {fmt(f)} instead of {want}"
+
+
+# -- the hidden inputs of a call, for diagnosing a named mistake --------------------
+
+class _ArgumentCatcher:
+    """A stand-in for dropout_lab.recorder.Recording that keeps each call's
+    arguments instead of calling anything."""
+
+    def __init__(self):
+        self.calls: dict = {}
+
+    def call(self, key, fn, *args, **kwargs):
+        self.calls[key] = (args, kwargs)
+
+
+@lru_cache(maxsize=32)
+def _probe_calls(grade_id: str, seed: int) -> dict:
+    from dropout_lab.probes import get_probe
+    from dropout_lab.recorder import probe_seed
+
+    catcher = _ArgumentCatcher()
+    get_probe(grade_id)(None, catcher, np.random.default_rng(probe_seed(seed, grade_id)))
+    return catcher.calls
+
+
+def probe_arguments(c: Checker, key: str) -> tuple:
+    """``(args, kwargs)`` the probe passed to the student's function for the
+    call ``key`` (copies), re-derived in the grader from the run's seed. For a
+    check that computes what a named mistake would have returned, so that its
+    message can name the mistake; never put these values in a message."""
+    args, kwargs = _probe_calls(c.reference.grade_id, c.reference.seed)[key]
+    return copy.deepcopy(args), copy.deepcopy(kwargs)

@@ -3,22 +3,36 @@
 Exact checks use the student's own mask: out == x * mask / (1 - p) (inverted)
 or out == x * mask (standard). Statistical checks bound counts with exact
 binomial quantiles from autograder.checks.stats (false-failure probability
-ALPHA = 1e-10 per check, below the 1e-9 the design asks for); each one says
-in a comment why its bound holds.
+ALPHA = 1e-10 per bound); each sub-check says in a comment why its total stays
+below the 1e-9 the design asks for.
 
-Gating (autograder.checks.base): each function's central computation is
-declared ``central=True`` and carries at least half of its weight; every
-other sub-check earns only once the central ones pass, so claims a forged
-recording can make for free (a ValueError raised, x unmodified, a 0/1 mask
-with the right drop rate) earn nothing on their own. Peripheral checks
-(argument validation, shape, dtype, in-place, None in eval) carry at most a
+Gating and weights (autograder/POLICY.md). Each forward function has four
+central parts: the training-time scaling (the chapter's point), a new random
+mask on every call drawn from rng, the drop rate (credited only with random
+masks: a fixed mask drops the same units every time), and the eval branch
+(credited only with the training scaling right: returning x or x * (1 - p)
+alone is a one-liner). The shares this gives, held by the mutant corpus:
+a wrong scaling (/p, *p, *(1-p), none) keeps the mask parts only, about a
+quarter; the same mask on every call keeps the scaling and the eval branch,
+under a half; dropping in eval mode keeps the training parts, under 0.6.
+Everything else earns only once the central parts pass, so claims a forged
+recording makes for free (a ValueError raised, x unmodified, a 0/1 mask with
+the right drop rate) earn nothing on their own. Peripheral checks (argument
+validation, shape, dtype, in-place, None mask in eval) carry at most a
 quarter of the weight.
+
+Messages name the mistake (1/p, p, 1-p, no rescaling, inverted scaling in
+standard dropout, dropping in eval mode, the same mask every call, a mask that
+ignores rng) with numbers from a representative p (0.2 before 0.8; p = 0,
+p = 0.5 and p = 1 only when nothing else fails; see base.representative_first).
 """
 import numpy as np
 
 from dropout_lab.probes.ch04_scaling import EVAL_PS, FORWARD_PS, MC_FEW_NS, MC_FEW_PS, MC_N, MC_PS, MOMENT_PS
 
-from .base import Checker, CheckFailed, as_float_array, check_function_of_rng, close, require_shape
+from .base import (Checker, CheckFailed, as_float_array, check_function_of_rng, close, dropped_problem,
+                   factor_phrase, fmt, inverted_scale_problem, kept_factor, name_factor, representative_first,
+                   require_shape)
 from .stats import ALPHA, binomial_bounds
 
 
@@ -54,25 +68,42 @@ def _require_mask_applied(c: Checker, out, x, m, p):
                   "applied to x (1 = kept, 0 = dropped)")
 
 
+def _train(c: Checker, x, p):
+    """(out, mask) of the training call with drop probability p, as float arrays."""
+    out, mask = c.outputs(f"train p={p}", n=2)
+    m = _mask_01(c, mask, x.shape, f"p={p}")
+    out = as_float_array(out)
+    require_shape(out, x.shape)
+    return out, m
+
+
 def _check_drop_rate(c: Checker, x):
-    """Statistical: the number of dropped entries out of x.size = 10 000, for
-    masks that were applied to the output (``_require_mask_applied``).
+    """Statistical: one coin flip per entry (_check_independent_entries, first:
+    a mask per row also has a drop rate far off, and the message should name
+    the cause), then the number of dropped entries out of x.size = 10 000, for
+    masks that were applied to the output (``_require_mask_applied``, at
+    0 < p < 1: at p = 0 the mask must be all ones anyway, and a /p output is
+    infinite there).
 
     For a correct function the count is Binomial(10 000, p); binomial_bounds
-    gives an interval it leaves with probability <= ALPHA. The five p values
-    share one sub-check, but p = 0 and p = 1 are deterministic (interval
-    [0, 0] and [n, n]), so only three counts can fail by chance: 3 * ALPHA =
-    3e-10 < 1e-9."""
-    for p in FORWARD_PS:
+    gives an interval it leaves with probability <= ALPHA. p = 0 and p = 1
+    are deterministic (interval [0, 0] and [n, n]), so only three counts can
+    fail by chance, and the independence test adds ALPHA: 4 * ALPHA = 4e-10
+    < 1e-9 for the sub-check."""
+    _check_independent_entries(c, x)
+    for p in representative_first(FORWARD_PS):
         out, mask = c.outputs(f"train p={p}", n=2)
         m = _mask_01(c, mask, x.shape, f"p={p}")
-        if p < 1:  # p == 1 (NaN or not) has its own sub-check
+        if 0 < p < 1:
             _require_mask_applied(c, out, x, m, p)
         dropped = int(x.size - m.sum())
         lo, hi = binomial_bounds(x.size, p)
-        c.require(lo <= dropped <= hi,
-                  f"with p={p} you dropped {dropped / x.size:.1%} of entries; p is the DROP "
-                  f"probability, so about {p:.0%} should be dropped")
+        if not lo <= dropped <= hi:
+            swapped = 0 < p < 1 and p != 0.5 and abs(dropped / x.size - (1 - p)) < 0.05
+            raise CheckFailed(
+                f"with p={p} you dropped {dropped / x.size:.1%} of entries; p is the probability of DROPPING, "
+                f"so about {p:.0%} should be dropped"
+                + (f" (you dropped with probability 1-p = {fmt(1 - p)}: 1 in the mask means kept)" if swapped else ""))
 
 
 def _check_independent_entries(c: Checker, x):
@@ -96,12 +127,30 @@ def _check_independent_entries(c: Checker, x):
                   "not one per row or per column")
 
 
-def _check_fresh(c: Checker):
-    _, m1 = c.outputs("fresh mask 1", n=2)
-    _, m2 = c.outputs("fresh mask 2", n=2)
-    c.require(not np.array_equal(as_float_array(m1), as_float_array(m2)),
+SAME_MASK_MESSAGE = (
+    "every call returned the same mask, even with generators of different seeds: your mask ignores rng, "
+    "so the same units are dropped every time and this is not dropout at all (a seed fixed inside the "
+    "function, or a mask saved from an earlier call). Draw a new mask from the rng argument on every call")
+
+
+def _check_random_masks(c: Checker, x):
+    """A new random mask on every call, drawn from rng: the calls "train
+    p=0.5" and "fresh mask 1" get generators of different seeds, "fresh mask
+    1" and "fresh mask 2" one shared generator, all with x's shape and p = 0.5.
+    A correct function returns the same mask twice with probability 2**-10000.
+    The masks must have been applied to the output (a forged mask beside a
+    stub earns nothing)."""
+    masks = {}
+    for key in ("train p=0.5", "fresh mask 1", "fresh mask 2"):
+        out, mask = c.outputs(key, n=2)
+        m = _mask_01(c, mask, x.shape, key)
+        _require_mask_applied(c, out, x, m, 0.5)
+        masks[key] = m
+    if np.array_equal(masks["train p=0.5"], masks["fresh mask 1"]):
+        raise CheckFailed(SAME_MASK_MESSAGE)
+    c.require(not np.array_equal(masks["fresh mask 1"], masks["fresh mask 2"]),
               "two calls with the same Generator returned the same mask; draw a new mask from rng "
-              "on every call (no cached mask, no fixed seed inside the function)")
+              "on every call (no cached mask, no re-seeding inside the function)")
 
 
 def _check_invalid_p(c: Checker):
@@ -111,16 +160,43 @@ def _check_invalid_p(c: Checker):
                   f"p={bad} should raise ValueError, " + (f"got {raised}" if raised else "nothing was raised"))
 
 
-def _scale_message(out, x, m, expected_scale, what):
-    kept = m.astype(bool) & (np.abs(x) > 1e-3)
-    ratio = np.median(out[kept] / x[kept]) if kept.any() else float("nan")
-    return f"kept values are scaled by {ratio:.3g}; {what} scales them by {expected_scale:.3g}"
+def _eval_problem(out, x, p, standard: bool):
+    """What is wrong with the output of training=False (p given for the message)."""
+    want = (f"every unit is kept and multiplied by the keep probability 1-p = {fmt(1 - p)}" if standard
+            else "return x unchanged (no mask, no scaling)")
+    big = np.abs(x) > 1e-3
+    zero = big & (np.abs(out) <= 1e-12)
+    if zero.sum() > 0.05 * big.sum():
+        rest = big & ~zero
+        f = float(np.median(out[rest] / x[rest])) if rest.any() else float("nan")
+        others = f" and the others are about {fmt(f)} * x" if np.isfinite(f) else ""
+        return (f"with training=False (p={p}) {zero.sum() / big.sum():.0%} of your outputs are 0{others}: you "
+                f"drop units in evaluation mode. With training=False dropout is off: nothing is dropped; {want}")
+    f = kept_factor(out, x, np.ones_like(x))
+    if f is None:
+        return f"with training=False (p={p}) your output is not a multiple of x; {want}"
+    if not standard:
+        return (f"with training=False your output is about {fmt(f)} * x; inverted dropout already rescaled "
+                f"while training, so at test time it is the identity: {want}")
+    form = name_factor(f, p, forms=("1", "p", "1/(1-p)", "1/p"))
+    if form == "1":
+        return (f"with training=False and p={p} your output is x, unscaled: you left out the test-time factor. "
+                f"Standard dropout did not rescale while training, so at test time {want}")
+    if form == "p":
+        return (f"with training=False your output is multiplied by p = {fmt(p)} instead of the keep probability "
+                f"1-p = {fmt(1 - p)}: p is the probability of dropping")
+    if form == "1/(1-p)":
+        return (f"with training=False your output is divided by 1-p (scaled by {factor_phrase('1/(1-p)', p)}) "
+                f"instead of multiplied by it (1-p = {fmt(1 - p)}): dividing is inverted dropout's training step")
+    return f"with training=False and p={p} your output is about {fmt(f)} * x; {want}"
 
 
 # -- dropout_forward -------------------------------------------------------------
 
 INVERTED_SCALE = "kept values are scaled by 1/(1-p), dropped ones are 0"
-DROP_RATE = "drops each entry with probability p (statistical)"
+RANDOM_MASK = "a new random mask on every call, drawn from rng"
+DROP_RATE = "drops each entry independently with probability p (statistical)"
+EVAL_IDENTITY = "training=False returns x unchanged"
 
 
 def check_dropout_forward(c: Checker):
@@ -131,26 +207,32 @@ def check_dropout_forward(c: Checker):
         require_shape(as_float_array(out), x.shape)
         _mask_01(c, mask, x.shape, "p=0.5")
 
-    # Central: out = x * mask / (1 - p) ties the output to the hidden x.
-    with c.check(INVERTED_SCALE, weight=8, central=True):
-        for p in FORWARD_PS:
-            if p == 1.0:
-                continue
-            out, mask = c.outputs(f"train p={p}", n=2)
-            m = _mask_01(c, mask, x.shape, f"p={p}")
-            out = as_float_array(out)
+    # Central: out = x * mask / (1 - p) ties the output to the hidden x. 14 of 39:
+    # a wrong scaling keeps only the two mask parts, 9/39 = 0.23.
+    with c.check(INVERTED_SCALE, weight=14, central=True):
+        for p in representative_first(p for p in FORWARD_PS if p < 1):
+            out, m = _train(c, x, p)
             if not close(out, x * m / (1 - p)):
-                raise CheckFailed(
-                    f"with p={p} " + _scale_message(out, x, m, 1 / (1 - p), "inverted dropout")
-                    + " (1/(1-p)) and sets dropped ones to 0 (out = x * mask / (1 - p))")
+                raise CheckFailed(f"with p={p} " + inverted_scale_problem(out, x, m, p)
+                                  + " (out = x * mask / (1 - p))")
 
-    # Central and credited on its own (a right mask with a wrong scale earns it),
-    # but only for masks that were applied to the output (see _check_drop_rate).
-    with c.check(DROP_RATE, weight=3, central=True):
+    # Central: dropout is a NEW random mask every call; the same mask every time
+    # keeps the scaling and eval parts only, 19/39 = 0.49.
+    with c.check(RANDOM_MASK, weight=5, central=True):
+        _check_random_masks(c, x)
+
+    # Central, credited with a wrong scale, but only for random masks applied to the output.
+    with c.check(DROP_RATE, weight=4, central=True, gated_by=(RANDOM_MASK,)):
         _check_drop_rate(c, x)
 
-    with c.check("each entry is dropped independently (statistical)", weight=1):
-        _check_independent_entries(c, x)
+    # Central, but `return x, None` alone is a one-liner: credited with the training
+    # scaling right. Dropping in eval mode keeps the training parts, 23/39 = 0.59.
+    with c.check(EVAL_IDENTITY, weight=5, central=True, gated_by=(INVERTED_SCALE,)):
+        out, _ = c.outputs("eval", n=2)
+        out = as_float_array(out)
+        require_shape(out, x.shape)
+        if not close(out, x):
+            raise CheckFailed(_eval_problem(out, x, 0.5, standard=False))
 
     with c.check("p == 1 drops everything without NaN", weight=1):
         out, _ = c.outputs("train p=1.0", n=2)
@@ -158,16 +240,13 @@ def check_dropout_forward(c: Checker):
         c.require(np.isfinite(out).all(), "with p=1 the output contains NaN or inf; return zeros instead of dividing by 0")
         c.require(np.all(out == 0), "with p=1 every unit is dropped, so the output must be all zeros")
 
-    with c.check("a fresh mask on every call", weight=1):
-        _check_fresh(c)
-
-    with c.check(RNG_CHECK, weight=3):
+    # Not central: reproducibility, 5/39 (a mask from numpy's global state keeps 0.87).
+    with c.check(RNG_CHECK, weight=5):
         check_function_of_rng(c, "same seed")
 
-    with c.check("training=False returns (x, None)", weight=1, peripheral=True):
-        out, mask = c.outputs("eval", n=2)
-        c.require(mask is None, "with training=False the mask must be None")
-        c.require(close(as_float_array(out), x), "with training=False the output must equal x: no dropping, no scaling")
+    with c.check("training=False returns None as the mask", weight=1, peripheral=True):
+        _, mask = c.outputs("eval", n=2)
+        c.require(mask is None, "with training=False the mask must be None: nothing is drawn in evaluation mode")
 
     with c.check("x is not modified", weight=1, peripheral=True):
         c.outputs("no in-place", n=2)
@@ -190,7 +269,27 @@ def check_dropout_forward(c: Checker):
 # -- standard_dropout_forward ----------------------------------------------------
 
 STANDARD_TRAIN = "training: out = x * mask, kept values NOT rescaled"
-STANDARD_EVAL = "training=False returns (x * (1 - p), None)"
+STANDARD_EVAL = "training=False returns x * (1 - p)"
+
+
+def _standard_train_problem(out, x, m, p):
+    """A message naming how out differs from x * m at p (0 < p < 1)."""
+    problem = dropped_problem(out, x, m)
+    if problem:
+        return problem
+    f = kept_factor(out, x, m)
+    if f is None:
+        return "kept values are not all left as they are; standard dropout returns x * mask while training"
+    form = name_factor(f, p, forms=("1/(1-p)", "1/p", "1-p", "p"))
+    if form == "1/(1-p)":
+        return (f"kept values are scaled by {factor_phrase('1/(1-p)', p)} while training: that is inverted "
+                "dropout. Standard dropout leaves kept values as they are while training (out = x * mask) "
+                "and multiplies by the keep probability 1-p at test time")
+    if form == "1-p":
+        return (f"kept values are multiplied by 1-p = {fmt(1 - p)} while training: standard dropout applies "
+                "the factor 1-p at test time (training=False), not while training (out = x * mask)")
+    return (f"kept values are scaled by {fmt(f)} while training; standard dropout does not rescale while "
+            "training (out = x * mask; the factor 1-p comes at test time)")
 
 
 def check_standard_dropout_forward(c: Checker):
@@ -201,42 +300,38 @@ def check_standard_dropout_forward(c: Checker):
         require_shape(as_float_array(out), x.shape)
         _mask_01(c, mask, x.shape, "p=0.5")
 
-    with c.check(STANDARD_TRAIN, weight=5, central=True):
-        for p in FORWARD_PS:
-            out, mask = c.outputs(f"train p={p}", n=2)
-            m = _mask_01(c, mask, x.shape, f"p={p}")
-            out = as_float_array(out)
+    # Central, with the test-time factor below the two halves of standard dropout:
+    # getting both wrong (inverted dropout) keeps the mask parts only, 7/33 = 0.21.
+    with c.check(STANDARD_TRAIN, weight=8, central=True):
+        for p in representative_first(FORWARD_PS):
+            out, m = _train(c, x, p)
             c.require(np.isfinite(out).all(), f"with p={p} the training output contains NaN or inf")
             if not close(out, x * m):
-                raise CheckFailed(
-                    f"with p={p} " + _scale_message(out, x, m, 1.0, "standard dropout")
-                    + " (it does not rescale while training: out = x * mask; the scaling by 1-p "
-                    "happens at test time)")
+                raise CheckFailed(f"with p={p} " + _standard_train_problem(out, x, m, p))
 
-    with c.check(DROP_RATE, weight=3, central=True):
+    # The same mask every call keeps the training and test-time parts, 16/33 = 0.48.
+    with c.check(RANDOM_MASK, weight=4, central=True):
+        _check_random_masks(c, x)
+
+    with c.check(DROP_RATE, weight=3, central=True, gated_by=(RANDOM_MASK,)):
         _check_drop_rate(c, x)
 
-    with c.check("each entry is dropped independently (statistical)", weight=1):
-        _check_independent_entries(c, x)
-
-    with c.check("a fresh mask on every call", weight=1):
-        _check_fresh(c)
-
-    with c.check(RNG_CHECK, weight=3):
-        check_function_of_rng(c, "same seed")
-
-    with c.check(STANDARD_EVAL, weight=4, central=True):
-        for p in EVAL_PS:
-            out, mask = c.outputs(f"eval p={p}", n=2)
-            c.require(mask is None, "with training=False the mask must be None")
+    # Forgetting the test-time factor keeps the training parts, 15/33 = 0.45.
+    with c.check(STANDARD_EVAL, weight=8, central=True, gated_by=(STANDARD_TRAIN,)):
+        for p in representative_first(EVAL_PS):
+            out, _ = c.outputs(f"eval p={p}", n=2)
             out = as_float_array(out)
             require_shape(out, x.shape)
             if not close(out, x * (1 - p)):
-                big = np.abs(x) > 1e-3
-                ratio = np.median(out[big] / x[big])
-                raise CheckFailed(
-                    f"with training=False and p={p} your output is about {ratio:.3g} * x; standard dropout "
-                    f"scales every unit by the keep probability 1-p = {1 - p:.3g} at test time, and drops nothing")
+                raise CheckFailed(_eval_problem(out, x, p, standard=True))
+
+    with c.check(RNG_CHECK, weight=5):
+        check_function_of_rng(c, "same seed")
+
+    with c.check("training=False returns None as the mask", weight=1, peripheral=True):
+        for p in EVAL_PS:
+            _, mask = c.outputs(f"eval p={p}", n=2)
+            c.require(mask is None, "with training=False the mask must be None: nothing is drawn in evaluation mode")
 
     with c.check("x is not modified", weight=1, peripheral=True):
         c.outputs("no in-place", n=2)
@@ -268,11 +363,34 @@ def _two_arrays(c: Checker, key, shape):
     return mean, var
 
 
-def _ratio_message(var, x, p):
+#: Variance forms students write, as multiples of x^2, and what each one is.
+_VAR_FORMS = {
+    "p": (lambda p: p, "x^2 p leaves out the rescaling: out = x * mask / (1 - p) has variance "
+                       "x^2 p (1-p) / (1-p)^2 = x^2 p / (1 - p)"),
+    "p(1-p)": (lambda p: p * (1 - p), "x^2 p (1-p) is the variance of x * mask, before the rescaling by "
+                                      "1/(1-p), which multiplies a variance by 1/(1-p)^2"),
+    "(1-p)/p": (lambda p: (1 - p) / p, "that reads p as the keep probability; p is the probability of dropping"),
+    "1/(1-p)": (lambda p: 1 / (1 - p), "x^2 / (1 - p) is E[out^2], the second moment: the variance subtracts "
+                                       "the squared mean x^2"),
+}
+
+
+def _ratio_message(var, x, p, exact=True):
+    """How var differs from x^2 p / (1 - p); ``exact=False`` for estimates,
+    whose noise rules out naming the form."""
     big = np.abs(x) > 1e-2
     ratio = np.median(var[big] / x[big] ** 2) if big.any() else float("nan")
-    return (f"with p={p} your variance is about {ratio:.3g} * x^2; the output of inverted dropout "
-            f"has variance x^2 * p / (1 - p) = {p / (1 - p):.3g} * x^2")
+    head = (f"with p={p} your variance is about {fmt(ratio)} * x^2; the output of inverted dropout "
+            f"has variance x^2 * p / (1 - p) = {fmt(p / (1 - p))} * x^2")
+    if not exact:
+        return head
+    if big.any() and not np.allclose(var[big] / x[big] ** 2, ratio, rtol=1e-3):
+        by_abs = var[big] / np.abs(x[big])
+        if np.allclose(by_abs, np.sqrt(p / (1 - p)), rtol=1e-3):
+            return head + ": you returned the standard deviation |x| sqrt(p / (1 - p)); the variance is its square"
+        return head + ": your variance is not proportional to x^2 (a variance scales with the square of x)"
+    form = name_factor(ratio, p, forms={k: f for k, (f, _) in _VAR_FORMS.items()})
+    return head + (f": {_VAR_FORMS[form][1]}" if form else "")
 
 
 def check_dropout_moments(c: Checker):
@@ -282,17 +400,24 @@ def check_dropout_moments(c: Checker):
         _two_arrays(c, "p=0.5", x.shape)
 
     with c.check("mean = x (inverted dropout is unbiased)", weight=3, central=True):
-        for p in MOMENT_PS:
+        for p in representative_first(MOMENT_PS):
             mean, _ = _two_arrays(c, f"p={p}", x.shape)
             if not close(mean, x):
                 big = np.abs(x) > 1e-2
-                ratio = np.median(mean[big] / x[big])
+                ratios = mean[big] / x[big]
+                ratio = float(np.median(ratios))
+                if not np.allclose(ratios, ratio, rtol=1e-3):
+                    raise CheckFailed(f"with p={p} your mean is not a multiple of x; inverted dropout divides "
+                                      "the kept values by the keep probability, so the expected output is exactly x")
+                hint = ""
+                if name_factor(ratio, p, forms=("1-p",)):
+                    hint = (f": x (1-p) = {fmt(1 - p)} * x is the mean of x * mask, before the rescaling by 1/(1-p)")
                 raise CheckFailed(
-                    f"with p={p} your mean is about {ratio:.3g} * x; inverted dropout divides the kept "
+                    f"with p={p} your mean is about {fmt(ratio)} * x{hint}; inverted dropout divides the kept "
                     "values by the keep probability, so the expected output is exactly x")
 
     with c.check("var = x^2 p / (1 - p)", weight=6, central=True):
-        for p in MOMENT_PS:
+        for p in representative_first(MOMENT_PS):
             _, var = _two_arrays(c, f"p={p}", x.shape)
             if not close(var, x**2 * (p / (1 - p))):
                 raise CheckFailed(_ratio_message(var, x, p))
@@ -377,6 +502,16 @@ def _plural(n, word):
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _averages_of_draws(mean, kept_value, n):
+    """True when every mean is kept_value * k / n for a whole k in [0, n],
+    with k not the same for all entries (a formula gives one k everywhere)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = mean * n / kept_value
+    kr = np.round(k)
+    ok = np.isfinite(k) & (np.abs(k - kr) <= _FEW_TOL) & (kr >= 0) & (kr <= n)
+    return bool(ok.all()) and np.ptp(kr) > 0
+
+
 def _kept_counts(mean, x, p, n):
     """(k, message): the number of kept draws per entry that ``mean`` implies,
     and a message when it is not an average of n draws of every entry."""
@@ -386,6 +521,14 @@ def _kept_counts(mean, x, p, n):
     ok = np.isfinite(k) & (np.abs(k - kr) <= _FEW_TOL) & (kr >= 0) & (kr <= n)
     draws = _plural(n, "dropout draw")
     if not ok.all():
+        if _averages_of_draws(mean, x, n):
+            return kr, (f"with p={p} and n_samples={n} your estimates are averages of {n} draws of x * mask "
+                        f"that are not rescaled: each draw of inverted dropout is x * mask / (1 - p), kept "
+                        f"values scaled by {factor_phrase('1/(1-p)', p)}")
+        if _averages_of_draws(mean, x / p, n):
+            return kr, (f"with p={p} and n_samples={n} the kept values of your draws are scaled by "
+                        f"1/p = {fmt(1 / p)} instead of {factor_phrase('1/(1-p)', p)}: p is the probability "
+                        "of dropping")
         return kr, (f"with n_samples={n} your estimates are not averages of {draws}: the mean of {n} "
                     f"outputs x * mask / (1 - p) is x / (1 - p) * k / {n} for a whole number k of kept draws. "
                     "Simulate n_samples draws; do not use the formula")
@@ -464,16 +607,24 @@ def check_mc_moments(c: Checker):
     # only when the estimates are averages of draws.
     with c.check("the mean estimate is within sampling error of x (statistical)", weight=2,
                  central=True, gated_by=(MC_FEW_MEAN,)):
-        for p in MC_PS:
+        for p in representative_first(MC_PS):
             mean, _ = _mc_pair(c, f"p={p}", x)
             qlo, qhi, _, _ = _mc_interval(p, n_pairs)
             q = mean[nz] * (1 - p) / x[nz]  # the fraction of draws kept, if the estimate is right
             ok = (q >= qlo * (1 - _FLOAT_SLACK) - 1e-12) & (q <= qhi * (1 + _FLOAT_SLACK) + 1e-12)
             if not ok.all():
-                ratio = np.median(mean[nz] / x[nz])
+                ratio = float(np.median(mean[nz] / x[nz]))
                 se = np.sqrt(p / (1 - p) / MC_N) if p > 0 else 0.0
+                hint = ""
+                if 0 < p < 1 and abs(ratio - (1 - p)) < 0.05 * (1 - p) and abs(ratio - 1) > 0.05:
+                    hint = (f" = (1-p) * x: your samples are not rescaled by 1/(1-p) = {fmt(1 / (1 - p))}, "
+                            "so they average to x (1-p)")
+                elif 0 < p < 1 and np.all(np.isclose(mean[nz], 0, atol=1e-12)
+                                          | np.isclose(mean[nz], x[nz] / (1 - p), rtol=1e-9)):
+                    hint = (": every estimate is 0 or x / (1 - p), so all your samples share one mask; draw a "
+                            "fresh mask for each sample")
                 raise CheckFailed(
-                    f"with p={p} and n_samples={MC_N} your mean estimates are about {ratio:.3g} * x; the "
+                    f"with p={p} and n_samples={MC_N} your mean estimates are about {fmt(ratio)} * x{hint}; the "
                     f"output of inverted dropout has mean x, so the estimate must lie within a few standard "
                     f"errors ({se:.2g} * |x|) of x. Average n_samples outputs x * mask / (1 - p), "
                     "each with a fresh mask")
@@ -482,7 +633,7 @@ def check_mc_moments(c: Checker):
 
     with c.check("the variance estimate is within sampling error of x^2 p/(1-p) (statistical)", weight=2,
                  central=True, gated_by=(MC_FEW_VAR,)):
-        for p in MC_PS:
+        for p in representative_first(MC_PS):
             _, var = _mc_pair(c, f"p={p}", x)
             _, _, fmin, fmax = _mc_interval(p, n_pairs)
             scale = (x[nz] / (1 - p)) ** 2
@@ -491,7 +642,7 @@ def check_mc_moments(c: Checker):
             lower = fmin * (1 - _FLOAT_SLACK) - _FLOAT_SLACK
             if not np.all((f >= lower) & (f <= upper)):
                 raise CheckFailed(
-                    _ratio_message(var[nz], x[nz], p).replace("your variance", "your variance estimate")
+                    _ratio_message(var[nz], x[nz], p, exact=False).replace("your variance", "your variance estimate")
                     + f"; with n_samples={MC_N} the sample variance of the outputs x * mask / (1 - p) "
                     "(ddof 0 or 1) must lie within sampling error of it (a variance over the samples, "
                     "not over the mask alone)")

@@ -15,7 +15,8 @@ import numpy as np
 
 from dropout_lab.probes.ch05_backprop import BACKWARD_PS, FUNCTION_PS, LARGE_H, MLP_SHAPE, REL_EPS
 
-from .base import Checker, CheckFailed, as_float_array, close, describe_difference, require_shape
+from .base import (Checker, CheckFailed, as_float_array, close, describe_difference, factor_phrase,
+                   inverted_scale_problem, kept_factor, probe_arguments, representative_first, require_shape)
 
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
 
@@ -23,22 +24,9 @@ PARAM_KEYS = ("W1", "b1", "W2", "b2")
 # -- dropout_backward ----------------------------------------------------------
 
 def _diagnose_backward(dx, dout, mask, p) -> str:
-    """A message saying how dx differs from dout * mask / (1 - p)."""
-    m = mask.astype(bool)
-    big = np.abs(dout) > 1e-3
-    if np.any(np.abs(dx[~m & big]) > 1e-9):
-        if np.any(np.abs(dx[m & big]) < 1e-12):
-            return (f"with p={p} some dropped positions get a gradient and some kept ones get none: "
-                    "use the mask you are given (the one cached by the forward pass), never draw a new one")
-        return (f"with p={p} dropped positions got a non-zero gradient; a dropped unit's output did not "
-                "depend on its input, so dx must be 0 where mask == 0")
-    kept = m & big
-    if kept.any():
-        ratio = float(np.median(dx[kept] / dout[kept]))
-        if not np.isclose(ratio, 1 / (1 - p), rtol=1e-4):
-            return (f"with p={p} kept gradients are scaled by {ratio:.3g}; the forward pass scaled kept "
-                    f"values by 1/(1-p) = {1 / (1 - p):.3g}, so the backward pass must scale dout by the same factor")
-    return f"with p={p} dx differs from dout * mask / (1 - p): {describe_difference(dx, dout * m / (1 - p))}"
+    """A message saying how dx differs from dout * mask / (1 - p): a backward
+    that ignores the mask, draws a new one, or forgets (or misreads) 1/(1-p)."""
+    return f"with p={p} " + inverted_scale_problem(dx, dout, mask, p, backward=True)
 
 
 def _check_backward_call(c, key, dout, mask, p, rtol=1e-6):
@@ -49,16 +37,32 @@ def _check_backward_call(c, key, dout, mask, p, rtol=1e-6):
         raise CheckFailed(_diagnose_backward(dx, dout.astype(np.float64), mask, p))
 
 
+BACKWARD_MASKED = "dx is 0 where mask == 0 and dout times one factor elsewhere"
+BACKWARD_EXACT = "dx = dout * mask / (1 - p) with a boolean mask"
+
+
 def check_dropout_backward(c: Checker):
     dout, masks, fmask, d3, m3, d32 = c.ref("inputs")
     masks = masks.astype(bool)
+    cases = [(p, masks[BACKWARD_PS.index(p)]) for p in representative_first(BACKWARD_PS)]
 
     with c.check("returns dx with dout's shape", weight=1, peripheral=True):
         dx = as_float_array(c.output("bool mask p=0.5"), "dx")
         require_shape(dx, dout.shape, "dx")
 
-    with c.check("dx = dout * mask / (1 - p) with a boolean mask", weight=9, central=True):
-        for p, mask in zip(BACKWARD_PS, masks):
+    # Central, the mask half of the one-line answer: a backward that applies the mask
+    # but scales by the wrong factor keeps it, 2/12 = 0.17; one that ignores the mask
+    # keeps nothing.
+    with c.check(BACKWARD_MASKED, weight=2, central=True):
+        for p, mask in cases:
+            dx = as_float_array(c.output(f"bool mask p={p}"), "dx")
+            require_shape(dx, dout.shape, "dx")
+            f = kept_factor(dx, dout, mask)
+            if f is None or abs(f) < 1e-6 or np.any(np.abs(dx[~mask]) > 1e-9):
+                raise CheckFailed(_diagnose_backward(dx, dout, mask, p))
+
+    with c.check(BACKWARD_EXACT, weight=7, central=True):
+        for p, mask in cases:
             _check_backward_call(c, f"bool mask p={p}", dout, mask, p)
 
     with c.check("works with a float 0/1 mask, any shape and float32", weight=1, peripheral=True):
@@ -194,11 +198,57 @@ def _compare_grads(c, key, keys=PARAM_KEYS, what=""):
                 "so divide dlogits = softmax - one_hot(y) by N")
     elif np.isclose(ratio, 1 / n, rtol=1e-3):
         hint = "they are divided by the batch size twice: divide by N once, in dlogits"
+    elif set(bad) <= {"W1", "b1"} and (mistake := _hidden_backward_mistake(c, key, grads)):
+        hint = mistake
     elif bad == ["b1"]:
         hint = "db1 must pass through the ReLU (zero where X @ W1 + b1 <= 0) and the mask, like dW1"
     else:
         hint = describe_difference(g, r)
     raise CheckFailed(f"{what}gradients {', '.join(bad)} are wrong: {hint}")
+
+
+def _hidden_grads(X, y, params, forward_scale, backward_scale):
+    """dW1, db1 of the two-layer network whose hidden activations are
+    multiplied by ``forward_scale`` in the forward pass and whose hidden
+    gradient is multiplied by ``backward_scale`` in the backward pass (the
+    two are equal, mask / (1 - p), in a correct implementation)."""
+    W1, b1, W2, b2 = (np.asarray(params[k], dtype=np.float64) for k in PARAM_KEYS)
+    n = X.shape[0]
+    z = X @ W1 + b1
+    logits = np.maximum(z, 0.0) * forward_scale @ W2 + b2
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    probs[np.arange(n), y] -= 1.0
+    dz = (probs / n) @ W2.T * backward_scale * (z > 0)
+    return {"W1": X.T @ dz, "b1": dz.sum(axis=0)}
+
+
+def _hidden_backward_mistake(c, key, grads):
+    """A message naming what the backward pass did with the mask, when the
+    student's dW1, db1 are those of a recognisable mistake: the mask ignored
+    (with or without 1/(1-p)), the network's gradients without dropout, or
+    the mask without 1/(1-p). The inputs are re-derived in the grader and
+    never shown."""
+    args, _ = probe_arguments(c, key)
+    X, y, params, mask, p = args
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=np.float64)
+    scale = mask / (1 - p)
+    _, no_dropout = c.ref("no dropout")
+
+    def matches(candidate):
+        return all(close(grads[k], candidate[k], rtol=1e-5, atol=1e-8) for k in ("W1", "b1"))
+
+    kept = f"kept ones the forward's factor {factor_phrase('1/(1-p)', p)}"
+    if matches(_hidden_grads(X, y, params, scale, 1.0)) or \
+            matches(_hidden_grads(X, y, params, scale, np.full_like(scale, 1 / (1 - p)))) or matches(no_dropout):
+        return (f"with p={p} your backward ignores the dropout mask: dh must be multiplied by mask / (1 - p) "
+                f"exactly as h was in the forward pass, so dropped units (mask == 0) get no gradient and {kept}")
+    if matches(_hidden_grads(X, y, params, scale, mask)):
+        return (f"with p={p} your backward forgets the 1/(1-p): dh is multiplied by the mask but not by "
+                f"{factor_phrase('1/(1-p)', p)}, the factor the forward pass applied to h")
+    return None
 
 
 def check_mlp_loss_and_grads(c: Checker):
@@ -229,7 +279,7 @@ def check_mlp_loss_and_grads(c: Checker):
         _compare_grads(c, "no dropout", ("W1", "b1"), "without dropout the ")
 
     with c.check("gradients with a mask of shape (N, H), bool or float", weight=2, central=True):
-        for key in ("bool mask (N,H) p=0.5", "float mask (N,H) p=0.2"):
+        for key in ("float mask (N,H) p=0.2", "bool mask (N,H) p=0.5"):  # p = 0.2 first, for the message
             _compare_grads(c, key, what="with a dropout mask the ")
 
     with c.check("gradients with a mask of shape (H,)", weight=1):
@@ -283,21 +333,44 @@ def _backward_call(c, key, mask, g, p):
                           + " (save the mask with ctx.save_for_backward in forward)")
 
 
+def _forward_problem(out, x, mask, p) -> str:
+    if p > 0 and p != 0.5:
+        return f"with p={p} forward: " + inverted_scale_problem(out, x, mask, p) + " (out = x * mask / (1 - p))"
+    return (f"with p={p} forward returned something other than x * mask / (1 - p): "
+            f"{describe_difference(out, x * mask / (1 - p))}")
+
+
+BACKWARD_STUB = ("backward is still a stub (it raises NotImplementedError). {forward} Now write backward: the "
+                 "gradient for x is grad_output * mask / (1 - p), with the mask saved in forward "
+                 "(ctx.save_for_backward), and None for mask and p")
+
+
+def _backward_is_stub(c) -> bool:
+    entries = [c.entry(f"float64 p={p}") for p in FUNCTION_PS]
+    return all(e.status == "error" and e.error_type == "NotImplementedError" for e in entries)
+
+
 def check_dropout_function(c: Checker):
     x, g, masks, mask_b = c.ref("inputs")
+    cases = [(p, masks[FUNCTION_PS.index(p)]) for p in representative_first(FUNCTION_PS)]
 
     # Two central parts, each checked on its own calls: a correct forward earns
-    # its points even while backward is still a stub.
+    # its points, 2/8 = 0.25, even while backward is still a stub. Backward is
+    # the chapter's point and carries more.
     with c.check(FORWARD, weight=2, central=True):
-        for p, mask in zip(FUNCTION_PS, masks):
+        for p, mask in cases:
             out = as_float_array(c.output(f"forward p={p}"), "forward output")
             require_shape(out, x.shape, "forward output")
-            c.require(close(out, x * mask / (1 - p)),
-                      f"with p={p} forward returned something other than x * mask / (1 - p): "
-                      f"{describe_difference(out, x * mask / (1 - p))}")
+            if not close(out, x * mask / (1 - p)):
+                raise CheckFailed(_forward_problem(out, x, mask, p))
+    forward_right = c.results[-1].passed
 
     with c.check(BACKWARD, weight=3, central=True):
-        for p, mask in zip(FUNCTION_PS, masks):
+        if _backward_is_stub(c):
+            raise CheckFailed(BACKWARD_STUB.format(
+                forward="Your forward is right and earns its points." if forward_right else
+                "Your forward is not right yet either (see above)."))
+        for p, mask in cases:
             _backward_call(c, f"float64 p={p}", mask, g, p)
 
     with c.check("works with a bool mask and float32 inputs", weight=1, peripheral=True):

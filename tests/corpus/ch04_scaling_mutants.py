@@ -1,6 +1,9 @@
 """The mistakes students make in chapter 04. Every one must lose points under
-every seed (tests/test_corpora.py); a third entry in a table row is the share
-of its function's points it may keep at most."""
+every seed (tests/test_corpora.py), and every table row states, as its third
+entry, the share of its function's points it may keep at most (or a
+(min, max) pair when part of it must be credited), with the reason on its
+line: the share an experienced teaching assistant would leave it
+(autograder/POLICY.md)."""
 import numpy as np
 
 from .ch04_scaling_variants import _check_p
@@ -138,6 +141,31 @@ def df_eval_mask_ones(x, p, rng, training=True):
         return x, np.ones_like(x)
     mask = rng.random(x.shape) >= p
     return (x * mask / (1 - p) if p < 1 else np.zeros_like(x)), mask
+
+
+def df_divides_by_p(x, p, rng, training=True):
+    _check_p(p)
+    if not training:
+        return x, None
+    mask = rng.random(x.shape) >= p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return x * mask / p, mask
+
+
+def df_own_generator(x, p, rng, training=True):
+    """Correct maths, but the mask comes from a Generator of its own, not rng."""
+    _check_p(p)
+    if not training:
+        return x, None
+    mask = np.random.default_rng().random(x.shape) >= p
+    return (x * mask / (1 - p) if p < 1 else np.zeros_like(x)), mask
+
+
+def df_returns_none(x, p, rng, training=True):
+    """Computes everything and forgets `return`."""
+    _check_p(p)
+    mask = rng.random(x.shape) >= p
+    x * mask / (1 - p) if p < 1 else np.zeros_like(x)  # computed, never returned
 
 
 # -- standard_dropout_forward -------------------------------------------------------
@@ -352,57 +380,68 @@ def mc_inplace(x, p, n_samples, rng):
 
 MUTANTS = {
     "dropout_forward": [
-        ("no-rescale", df_no_rescale),
-        ("scale-by-p", df_scale_by_p),
-        ("scale-by-keep", df_scale_by_keep),
-        ("drops-in-eval", df_drops_in_eval),
-        ("cached-mask", df_cached_mask),
-        ("fixed-seed", df_fixed_seed),
-        ("per-row-mask", df_per_row_mask),
-        ("per-column-mask", df_per_column_mask),
-        ("p-is-keep", df_p_is_keep),
-        ("nan-at-p1", df_nan_at_one),
-        ("in-place", df_inplace),
-        ("no-value-error", df_no_value_error),
-        ("eval-mask-ones", df_eval_mask_ones),
-        ("global-np-random", df_global_random, 0.9),
-        ("forged-mask-only", df_mask_only, 0.0),
+        # Wrong central computation: only the mask is right (at most a quarter).
+        ("no-rescale", df_no_rescale, 0.25),                # forgets 1/(1-p): the scaling is the chapter's point
+        ("scale-by-p", df_scale_by_p, 0.25),                # *p: wrong scaling, mask parts only
+        ("divides-by-p", df_divides_by_p, 0.25),            # /p: p read as the keep probability in the scale
+        ("scale-by-keep", df_scale_by_keep, 0.25),          # *(1-p): standard dropout's test-time step, wrong here
+        ("p-is-keep", df_p_is_keep, 0.25),                  # keeps with probability p: scale and drop rate wrong
+        # Not dropout at all: the scaling and eval branch are right, the randomness is not (at most half).
+        ("cached-mask", df_cached_mask, 0.5),               # the same mask every call: a fixed pruning
+        ("fixed-seed", df_fixed_seed, 0.5),                 # a seed inside the function: the same mask every call
+        ("per-row-mask", df_per_row_mask, 0.65),            # whole rows dropped together: right scale, not per entry
+        ("per-column-mask", df_per_column_mask, 0.5),       # a (D,) mask: not per entry, and cannot be checked: 0
+        # Dropout left on at test time: the training half is right (at most 0.6).
+        ("drops-in-eval", df_drops_in_eval, 0.6),
+        # Right maths, randomness not from rng: not reproducible (at most 0.9).
+        ("global-np-random", df_global_random, 0.9),        # numpy's global state
+        ("own-generator", df_own_generator, 0.9),           # a Generator of its own
+        # Peripheral slips: one edge case or argument each.
+        ("nan-at-p1", df_nan_at_one, 0.98),                 # NaN at p = 1 only
+        ("in-place", df_inplace, 0.98),                     # modifies x
+        ("no-value-error", df_no_value_error, 0.98),        # no ValueError for p outside [0, 1]
+        ("eval-mask-ones", df_eval_mask_ones, 0.98),        # a mask of ones instead of None in eval
+        # Nothing to credit.
+        ("forged-mask-only", df_mask_only, 0.0),            # claims without the output: a forgery
+        ("returns-none", df_returns_none, 0.0),             # forgot `return`
     ],
     "standard_dropout_forward": [
-        ("inverted-scaling", sd_inverted_scaling),
-        ("eval-unscaled", sd_eval_unscaled),
-        ("eval-scaled-by-p", sd_eval_scaled_by_p),
-        ("eval-divides", sd_eval_divides),
-        ("drops-in-eval", sd_drops_in_eval),
-        ("p-is-keep", sd_p_is_keep),
-        ("fixed-seed", sd_fixed_seed),
-        ("per-row-mask", sd_per_row),
-        ("in-place-eval", sd_inplace_eval),
-        ("global-np-random", sd_global_random, 0.9),
+        ("inverted-scaling", sd_inverted_scaling, 0.25),    # inverted dropout instead: both halves wrong
+        ("eval-unscaled", sd_eval_unscaled, 0.5),           # no test-time factor: half of standard dropout
+        ("eval-scaled-by-p", sd_eval_scaled_by_p, 0.5),     # test-time factor p instead of 1-p
+        ("eval-divides", sd_eval_divides, 0.5),             # test-time factor 1/(1-p) instead of 1-p
+        ("drops-in-eval", sd_drops_in_eval, 0.5),           # drops at test time, no factor
+        ("p-is-keep", sd_p_is_keep, 0.4),                   # keeps with probability p: rate and factor wrong
+        ("fixed-seed", sd_fixed_seed, 0.5),                 # the same mask every call: not dropout
+        ("per-row-mask", sd_per_row, 0.65),                 # whole rows dropped together
+        ("in-place-eval", sd_inplace_eval, 0.98),           # modifies x at test time
+        ("global-np-random", sd_global_random, 0.9),        # not reproducible from rng
     ],
     "dropout_moments": [
-        ("var-x2p", dm_var_no_denominator),
-        ("var-x2p(1-p)", dm_var_mask),
-        ("var-keep-swapped", dm_var_keep_swapped),
-        ("var-no-square", dm_var_no_square),
-        ("mean-standard", dm_mean_standard),
-        ("mean-of-mask", dm_mean_of_mask),
-        ("std-not-var", dm_std_not_var),
-        ("second-moment", dm_second_moment),
-        ("in-place", dm_inplace),
+        # The variance is the exercise (the mean x is one line): a wrong variance keeps a quarter.
+        ("var-x2p", dm_var_no_denominator, 0.25),           # forgets the 1/(1-p) of the rescaling
+        ("var-x2p(1-p)", dm_var_mask, 0.25),                # variance of x * mask, before rescaling
+        ("var-keep-swapped", dm_var_keep_swapped, 0.25),    # p read as the keep probability
+        ("var-no-square", dm_var_no_square, 0.25),          # |x| instead of x^2
+        ("std-not-var", dm_std_not_var, 0.25),              # the standard deviation
+        ("second-moment", dm_second_moment, 0.25),          # E[y^2]: forgets to subtract the mean
+        ("mean-standard", dm_mean_standard, 0.5),           # variance right, mean of standard dropout
+        ("mean-of-mask", dm_mean_of_mask, 0.5),             # variance right, mean of the mask
+        ("in-place", dm_inplace, 0.95),                     # modifies x
     ],
     "mc_moments": [
-        ("no-rescale", mc_no_rescale),
-        ("var-of-mask", mc_var_of_mask),
-        ("one-mask", mc_one_mask),
-        ("analytic", mc_analytic, 0.0),
-        ("global-rng", mc_global_rng, 0.9),
+        ("no-rescale", mc_no_rescale, 0.25),                # simulates x * mask: every estimate off
+        ("var-of-mask", mc_var_of_mask, 0.3),               # mean right, variance of the mask
+        ("one-mask", mc_one_mask, 0.3),                     # one mask for all samples: means off, variance 0
+        ("scalar-mask-per-sample", mc_scalar_mask_per_sample, 0.25),  # one coin per sample for all entries
+        ("p-is-keep", mc_p_is_keep, 0.25),                  # keeps with probability p
+        ("std-not-var", mc_std_not_var, 0.3),               # mean right, standard deviation
+        ("global-rng", mc_global_rng, 0.9),                 # not reproducible from rng
         ("global-rng-binomial-loop", mc_global_binomial, 0.9),
+        ("in-place", mc_inplace, 0.95),                     # modifies x
+        # Never simulates: the exercise is the simulation, so nothing is credited.
+        ("analytic", mc_analytic, 0.0),
         ("analytic-plus-noise", mc_analytic_noise, 0.0),
         ("analytic-on-the-lattice", mc_analytic_on_lattice, 0.0),
-        ("scalar-mask-per-sample", mc_scalar_mask_per_sample),
-        ("p-is-keep", mc_p_is_keep),
-        ("std-not-var", mc_std_not_var),
-        ("in-place", mc_inplace),
     ],
 }

@@ -1,4 +1,7 @@
-"""Mistakes students make in chapter 05. Each must lose points under every seed."""
+"""Mistakes students make in chapter 05. Each must lose points under every
+seed, and each table row states the share of its function's points it may
+keep (a number: at most; a (min, max) pair: that range), with the reason on
+its line (autograder/POLICY.md)."""
 import numpy as np
 import torch
 
@@ -188,6 +191,29 @@ def mlp_scales_without_mask(X, y, params, hidden_mask, p):
     return _mlp_generic(X, y, params, hidden_mask, p, scale_none=True)
 
 
+def mlp_backward_ignores_mask(X, y, params, hidden_mask, p):
+    """Mask and 1/(1-p) in the forward pass; the backward pass uses neither."""
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    n = X.shape[0]
+    z = X @ W1 + b1
+    h = np.maximum(z, 0)
+    hd = h * np.asarray(hidden_mask, float) / (1 - p) if hidden_mask is not None else h
+    logits = hd @ W2 + b2
+    logits = logits - logits.max(1, keepdims=True)
+    P = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    loss = -np.mean(np.log(P[np.arange(n), y]))
+    d = P.copy()
+    d[np.arange(n), y] -= 1
+    d /= n
+    dz = (d @ W2.T) * (z > 0)
+    return loss, {"W1": X.T @ dz, "b1": dz.sum(0), "W2": hd.T @ d, "b2": d.sum(0)}
+
+
+def mlp_returns_none(X, y, params, hidden_mask, p):
+    """Computes the loss and forgets `return`."""
+    _ref_mlp(X, y, params, hidden_mask, p)
+
+
 def mlp_updates_params(X, y, params, hidden_mask, p):
     loss, grads = _ref_mlp(X, y, params, hidden_mask, p)
     for k in params:
@@ -246,6 +272,19 @@ class DropoutMaskGradient(torch.autograd.Function):
         return grad_output * mask / (1 - ctx.p), grad_output * x / (1 - ctx.p), None
 
 
+class DropoutBackwardIgnoresMask(torch.autograd.Function):
+    """Keeps the 1/(1-p) in backward but not the mask."""
+
+    @staticmethod
+    def forward(ctx, x, mask, p):
+        ctx.p = p
+        return x * mask / (1 - p)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output / (1 - ctx.p), None, None
+
+
 class DropoutForwardNoScale(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, mask, p):
@@ -272,27 +311,52 @@ class DropoutStubBackward(torch.autograd.Function):
 
 
 MUTANTS = {
-    "dropout_backward": [("fresh mask", backward_fresh_mask), ("no 1/(1-p)", backward_no_scale),
-                         ("times keep", backward_times_keep), ("divides by p", backward_divides_by_p),
-                         ("in place", backward_in_place), ("ignores mask", backward_ignores_mask)],
-    "numerical_gradient": [("forward difference", numgrad_forward_difference),
-                           ("leaves x modified", numgrad_leaves_x_modified),
-                           ("divides by h", numgrad_divides_by_h), ("ignores h", numgrad_ignores_h),
-                           ("perturbs a copy, calls f(x)", numgrad_perturbs_copy_calls_original)],
-    "relative_error": [("no floor", rel_no_floor), ("no floor, global", rel_no_floor_global),
-                       ("mean", rel_mean), ("no abs", rel_no_abs), ("norms", rel_norms),
-                       ("max denominator", rel_max_denominator)],
-    "mlp_loss_and_grads": [("sum not mean", mlp_sum_not_mean), ("divides twice", mlp_divides_twice),
-                           ("mask ignored in backward", mlp_ignores_mask_in_backward),
-                           ("backward misses 1/(1-p)", mlp_backward_no_scale),
-                           ("b1 not through relu", mlp_b1_not_through_relu),
-                           ("mask ignored", mlp_ignores_mask),
-                           ("scales without a mask", mlp_scales_without_mask),
-                           ("updates params", mlp_updates_params)],
-    "DropoutFunction": [("fresh mask in backward", DropoutFreshMask),
-                        ("backward misses 1/(1-p)", DropoutBackwardNoScale),
-                        ("identity backward", DropoutIdentityBackward),
-                        ("mask gradient", DropoutMaskGradient),
-                        ("forward misses 1/(1-p)", DropoutForwardNoScale),
-                        ("backward still a stub", DropoutStubBackward, 0.25)],
+    "dropout_backward": [
+        # The mask is the half of the one-line answer that matters most: ignoring it earns nothing.
+        ("fresh mask", backward_fresh_mask, 0.0),           # a new mask instead of the one given
+        ("ignores mask", backward_ignores_mask, 0.0),       # dout / (1 - p) everywhere
+        # Mask right, scale wrong: a wrong central computation (at most a quarter).
+        ("no 1/(1-p)", backward_no_scale, 0.25),            # forgets 1/(1-p)
+        ("times keep", backward_times_keep, 0.25),          # *(1-p) instead of /(1-p)
+        ("divides by p", backward_divides_by_p, 0.25),      # /p instead of /(1-p)
+        ("in place", backward_in_place, 0.95),              # modifies dout
+    ],
+    "numerical_gradient": [
+        ("forward difference", numgrad_forward_difference, 0.25),  # O(h) error: the method is the exercise
+        ("divides by h", numgrad_divides_by_h, 0.25),       # twice the gradient
+        ("perturbs a copy, calls f(x)", numgrad_perturbs_copy_calls_original, 0.0),  # always 0: nothing right
+        ("ignores h", numgrad_ignores_h, 0.5),              # right only at the default step
+        ("leaves x modified", numgrad_leaves_x_modified, 0.9),  # right values, x not restored
+    ],
+    "relative_error": [
+        ("no floor", rel_no_floor, 0.5),                    # right except where a and b are 0
+        ("no floor, global", rel_no_floor_global, 0.5),
+        ("mean", rel_mean, 0.25),                           # a different formula
+        ("no abs", rel_no_abs, 0.25),
+        ("norms", rel_norms, 0.25),
+        ("max denominator", rel_max_denominator, 0.25),
+    ],
+    "mlp_loss_and_grads": [
+        ("sum not mean", mlp_sum_not_mean, 0.25),           # every gradient N times too large
+        ("divides twice", mlp_divides_twice, 0.25),         # every gradient N times too small
+        ("b1 not through relu", mlp_b1_not_through_relu, 0.25),  # a hidden-layer gradient wrong everywhere
+        ("mask ignored", mlp_ignores_mask, 0.25),           # no dropout at all: loss and gradients with a mask wrong
+        # Backprop through the mask is the chapter's point: the network without dropout is all that is right.
+        ("mask ignored in backward", mlp_ignores_mask_in_backward, 0.5),  # no-dropout gradients for W1, b1
+        ("backward ignores mask", mlp_backward_ignores_mask, 0.5),        # dh not multiplied by mask / (1 - p)
+        ("backward misses 1/(1-p)", mlp_backward_no_scale, 0.5),         # dh multiplied by the mask only
+        ("scales without a mask", mlp_scales_without_mask, 0.9),  # an edge case (mask None with p > 0)
+        ("updates params", mlp_updates_params, 0.9),        # modifies params
+        ("returns None", mlp_returns_none, 0.0),            # forgot `return`: nothing to credit
+    ],
+    "DropoutFunction": [
+        # Backward is the chapter's point (3 of 8); a correct forward keeps its 2 of 8.
+        ("fresh mask in backward", DropoutFreshMask, 0.25),
+        ("backward misses 1/(1-p)", DropoutBackwardNoScale, 0.25),
+        ("identity backward", DropoutIdentityBackward, 0.25),      # ignores mask and scale
+        ("backward ignores mask", DropoutBackwardIgnoresMask, 0.25),
+        ("backward still a stub", DropoutStubBackward, (0.25, 0.25)),  # forward credited on its own
+        ("forward misses 1/(1-p)", DropoutForwardNoScale, 0.5),    # backward right, forward unscaled
+        ("mask gradient", DropoutMaskGradient, 0.9),        # a gradient for the mask instead of None
+    ],
 }

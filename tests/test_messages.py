@@ -1,0 +1,123 @@
+"""Messages name the mistake (autograder/POLICY.md, "Messages").
+
+For each recognisable mistake in the mutant corpora, the student-facing
+messages must contain the phrase that names it, with numbers from a
+representative case (p = 0.2: 1/p = 5.0, 1/(1-p) = 1.25), and no message in
+the corpora may report a degenerate case (p = 0, where 1/p is inf; p = 0.5,
+where p and 1 - p coincide).
+"""
+import re
+
+import pytest
+
+from autograder.checks.base import NONE_MESSAGE
+from autograder.registry import graded_functions
+from autograder.scoring import STUB_MESSAGE, score_function_in_process
+from tests.corpus import ch04_scaling_mutants as m04
+from tests.corpus import ch05_backprop_mutants as m05
+
+SEEDS = (7000, 7001)
+
+#: (grade_id, mutant, phrases every seed's messages must contain)
+NAMED = [
+    # chapter 04: the scaling
+    ("dropout_forward", m04.df_divides_by_p,
+     ["kept values are scaled by 1/p = 5.0 instead of 1/(1-p) = 1.25: p is the probability of dropping"]),
+    ("dropout_forward", m04.df_scale_by_p, ["multiplied by p = 0.2 instead of scaled by 1/(1-p) = 1.25"]),
+    ("dropout_forward", m04.df_scale_by_keep, ["multiplied by 1-p = 0.8 instead of divided by it (1/(1-p) = 1.25)"]),
+    ("dropout_forward", m04.df_no_rescale, ["not rescaled", "1/(1-p) = 1.25"]),
+    ("dropout_forward", m04.df_p_is_keep, ["1/p = 5.0", "you dropped with probability 1-p"]),
+    ("standard_dropout_forward", m04.sd_inverted_scaling,
+     ["scaled by 1/(1-p) = 1.25 while training: that is inverted dropout"]),
+    ("standard_dropout_forward", m04.sd_eval_unscaled, ["left out the test-time factor", "1-p = 0.8"]),
+    ("standard_dropout_forward", m04.sd_eval_scaled_by_p, ["multiplied by p = 0.2 instead of the keep probability"]),
+    ("standard_dropout_forward", m04.sd_eval_divides, ["divided by 1-p"]),
+    # chapter 04: eval mode, the mask and rng
+    ("dropout_forward", m04.df_drops_in_eval, ["you drop units in evaluation mode"]),
+    ("standard_dropout_forward", m04.sd_drops_in_eval, ["you drop units in evaluation mode"]),
+    ("dropout_forward", m04.df_fixed_seed, ["the same mask", "ignores rng"]),
+    ("dropout_forward", m04.df_cached_mask, ["the same mask", "ignores rng"]),
+    ("standard_dropout_forward", m04.sd_fixed_seed, ["the same mask", "ignores rng"]),
+    ("dropout_forward", m04.df_global_random, ["ignores the rng"]),
+    ("dropout_forward", m04.df_own_generator, ["ignores the rng"]),
+    ("standard_dropout_forward", m04.sd_global_random, ["ignores the rng"]),
+    ("dropout_forward", m04.df_per_row_mask, ["not one per row"]),
+    # chapter 04: moments
+    ("dropout_moments", m04.dm_var_mask, ["variance of x * mask, before the rescaling"]),
+    ("dropout_moments", m04.dm_var_keep_swapped, ["keep probability"]),
+    ("dropout_moments", m04.dm_second_moment, ["second moment"]),
+    ("dropout_moments", m04.dm_std_not_var, ["standard deviation"]),
+    ("dropout_moments", m04.dm_mean_standard, ["before the rescaling by 1/(1-p)"]),
+    ("mc_moments", m04.mc_no_rescale, ["not rescaled"]),
+    ("mc_moments", m04.mc_one_mask, ["share one mask"]),
+    # chapter 05: backward passes
+    ("dropout_backward", m05.backward_ignores_mask, ["your backward ignores the mask"]),
+    ("dropout_backward", m05.backward_no_scale, ["your backward forgets the 1/(1-p)", "1/(1-p) = 1.25"]),
+    ("dropout_backward", m05.backward_divides_by_p, ["1/p = 5.0 instead of 1/(1-p) = 1.25"]),
+    ("dropout_backward", m05.backward_times_keep, ["multiplied by 1-p = 0.8 instead of divided by it"]),
+    ("dropout_backward", m05.backward_fresh_mask, ["never draw a new one"]),
+    ("DropoutFunction", m05.DropoutIdentityBackward, ["your backward ignores the mask"]),
+    ("DropoutFunction", m05.DropoutBackwardIgnoresMask, ["your backward ignores the mask"]),
+    ("DropoutFunction", m05.DropoutBackwardNoScale, ["your backward forgets the 1/(1-p)"]),
+    ("DropoutFunction", m05.DropoutForwardNoScale, ["forward: kept values are not rescaled"]),
+    ("DropoutFunction", m05.DropoutStubBackward,
+     ["backward is still a stub", "Your forward is right and earns its points"]),
+    ("mlp_loss_and_grads", m05.mlp_backward_ignores_mask, ["your backward ignores the dropout mask"]),
+    ("mlp_loss_and_grads", m05.mlp_ignores_mask_in_backward, ["your backward ignores the dropout mask"]),
+    ("mlp_loss_and_grads", m05.mlp_backward_no_scale, ["your backward forgets the 1/(1-p)", "1/(1-p) = 1.25"]),
+]
+
+
+def _text(grade_id, fn, seed):
+    return "\n".join(score_function_in_process(grade_id, fn, seed).messages)
+
+
+@pytest.mark.parametrize("grade_id,fn,phrases", [pytest.param(*row, id=f"{row[0]}-{row[1].__name__}")
+                                                 for row in NAMED])
+def test_message_names_the_mistake(grade_id, fn, phrases):
+    for seed in SEEDS:
+        text = _text(grade_id, fn, seed)
+        missing = [p for p in phrases if p not in text]
+        assert not missing, (seed, missing, text)
+
+
+def test_the_p_mistake_is_told_with_p_of_two_tenths():
+    """The issue's example, as the student reads it: the sub-check, then the mistake."""
+    result = score_function_in_process("dropout_forward", m04.df_divides_by_p, SEEDS[0])
+    assert result.messages[0] == (
+        "kept values are scaled by 1/(1-p), dropped ones are 0: with p=0.2 kept values are scaled by "
+        "1/p = 5.0 instead of 1/(1-p) = 1.25: p is the probability of dropping, 1-p that of keeping "
+        "(out = x * mask / (1 - p))")
+
+
+@pytest.mark.parametrize("fn", [m04.df_returns_none, m05.mlp_returns_none], ids=lambda f: f.__name__)
+def test_a_function_that_returns_none_is_asked_about_return(fn):
+    grade_id = "dropout_forward" if fn is m04.df_returns_none else "mlp_loss_and_grads"
+    result = score_function_in_process(grade_id, fn, SEEDS[0])
+    assert result.score == 0 and result.messages == [NONE_MESSAGE]
+
+
+def test_a_stub_still_gets_the_one_line_stub_message():
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    result = score_function_in_process("dropout_forward", stub, SEEDS[0])
+    assert result.messages == [STUB_MESSAGE]
+
+
+#: A degenerate case in a message: an infinite or NaN factor, p = 0 reported as the failing case,
+#: or a p-versus-(1-p) comparison made at p = 0.5.
+DEGENERATE = [re.compile(r"(by|=|about) (inf|nan)\b", re.I), re.compile(r"with p=0(\.0)?(?![.\d])"),
+              re.compile(r"p=0\.5\b[^;]*(1/p =|by p =|1-p = 0\.5)")]
+
+
+def _mutants():
+    return [pytest.param(grade_id, fn, id=f"{grade_id}-{label}")
+            for module in (m04, m05) for grade_id, rows in module.MUTANTS.items()
+            for label, fn, _ in rows if grade_id in graded_functions()]
+
+
+@pytest.mark.parametrize("grade_id,fn", _mutants())
+def test_no_message_reports_a_degenerate_case(grade_id, fn):
+    for line in score_function_in_process(grade_id, fn, SEEDS[0]).messages:
+        assert not any(pattern.search(line) for pattern in DEGENERATE), line
