@@ -134,3 +134,28 @@ def test_training_loops_learn_digits():
 def test_make_mlp_rejects_bad_rates():
     with pytest.raises(ValueError, match="p_hidden"):
         make_mlp(4, (3,), 2, p_hidden=1.0)
+
+
+def test_plots_never_hide_a_diverged_run():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dropout_lab.plotting import mean_and_band, ylim_including_data
+
+    fig, ax = plt.subplots()
+    epochs = np.arange(1, 6)
+    mean_and_band(ax, epochs, [[0.9, 0.95, 0.97, 0.98, 0.98]] * 2, "fine")
+    assert ylim_including_data(ax, preferred=(0.8, 1.005)) == (0.8, 1.005)  # the usual view
+    line = mean_and_band(ax, epochs, [[0.5, 0.2, 0.1, 0.1, 0.1], [0.5, 0.3, np.nan, np.inf, np.nan]], "diverged")
+    lo, hi = ylim_including_data(ax, preferred=(0.8, 1.005))
+    assert lo < 0.1 and hi == 1.005 and ax.get_ylim() == (lo, hi)  # an accuracy of 0.10 stays in view
+    assert line.get_label() == "diverged (1 of 2 runs diverged)"
+    assert np.isfinite(line.get_ydata()).all()  # the finite runs are still drawn
+    fig2, ax2 = plt.subplots()
+    ax2.plot([1, 2], [0.5, 0.5])
+    lo, hi = ylim_including_data(ax2, preferred=(0.5, 0.5), min_span=0.05)
+    assert hi - lo == pytest.approx(0.05)  # a flat curve still gets a readable axis
+    plt.close(fig)
+    plt.close(fig2)

@@ -1,0 +1,450 @@
+"""The visible self-checks of the exercise notebooks (issue 8).
+
+Each grade cell's visible part (its source before ``### BEGIN HIDDEN TESTS``)
+runs in a fresh namespace prepared by the notebook's own setup cell, with the
+graded function replaced by
+
+(a) the hidden reference: every check passes;
+(b) a known mistake (the corpora's mutants where they fit): at least one check
+    fails with a sentence that names it;
+(c) a function that returns None: "did you forget `return`?", every check of
+    the cell counted, and nothing escapes the cell.
+
+The experiment cells of both notebooks run with functions that raise ValueError
+or return None and must print one line naming the function, never a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from autograder.nbgrader_setup import SOLUTIONS  # noqa: E402
+from autograder.reference import ch04_scaling as ref04  # noqa: E402
+from autograder.reference import ch05_backprop as ref05  # noqa: E402
+from tests.corpus import ch04_scaling_mutants as m04  # noqa: E402
+from tests.corpus import ch05_backprop_mutants as m05  # noqa: E402
+
+HIDDEN = "### BEGIN HIDDEN TESTS"
+CHAPTERS = {"04-scaling": ref04, "05-backprop": ref05}
+SUMMARY = re.compile(r"^(?P<name>\w+): (?:all (?P<all>\d+) self-checks passed"
+                     r"|(?P<failed>\d+) of (?P<total>\d+) self-checks failed"
+                     r"|not implemented yet .*: 0 of (?P<stub>\d+) self-checks passed)", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def notebook(chapter: str):
+    """(setup source, {grade_id: visible source of test_grade_id}, [experiment cell sources])."""
+    nb = nbformat.read(str(SOLUTIONS / chapter / "exercises.ipynb"), as_version=4)
+    setup, visible, experiments = None, {}, []
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid == "setup":
+            setup = cell.source
+        elif gid and gid.startswith("test_"):
+            assert HIDDEN in cell.source, gid
+            visible[gid[len("test_"):]] = cell.source.split(HIDDEN)[0]
+        elif cell.cell_type == "code" and not gid:
+            experiments.append(cell.source)
+    return setup, visible, experiments
+
+
+def graded(chapter):
+    return [(chapter, name) for name in notebook(chapter)[1]]
+
+
+def n_checks(source: str) -> int:
+    return source.count("sc.check(")
+
+
+def namespace(chapter: str, **impls) -> dict:
+    """The notebook's globals after its setup cell, with the reference for every
+    graded function and ``impls`` in place of some of them."""
+    setup, visible, _ = notebook(chapter)
+    ns = {"__name__": "__main__"}
+    exec(compile(setup, "<setup>", "exec"), ns)
+    ref = CHAPTERS[chapter]
+    ns.update({name: getattr(ref, name) for name in visible})
+    ns.update(impls)
+    return ns
+
+
+def run_visible(chapter: str, name: str, impl) -> str:
+    """What the visible part of test_<name> prints with ``impl`` as <name>.
+    An exception escaping the cell fails the calling test."""
+    ns = namespace(chapter, **{name: impl})
+    np.random.seed(0)
+    torch.manual_seed(0)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(notebook(chapter)[1][name], f"<test_{name}>", "exec"), ns)
+    assert ns[name] is impl, "the self-checks must put the student's function back"
+    return out.getvalue()
+
+
+def summary(output: str, name: str) -> tuple[int, int]:
+    """(failed, total) from the summary line."""
+    found = [m for m in SUMMARY.finditer(output) if m["name"] == name]
+    assert len(found) == 1, output
+    m = found[0]
+    if m["all"]:
+        return 0, int(m["all"])
+    if m["stub"]:
+        return int(m["stub"]), int(m["stub"])
+    return int(m["failed"]), int(m["total"])
+
+
+# -- (a) the reference passes everything ------------------------------------------------
+
+@pytest.mark.parametrize("chapter,name", graded("04-scaling") + graded("05-backprop"))
+def test_reference_passes_every_visible_check(chapter, name):
+    output = run_visible(chapter, name, getattr(CHAPTERS[chapter], name))
+    n = n_checks(notebook(chapter)[1][name])
+    assert n >= 4, f"test_{name} has only {n} self-checks"
+    assert output == f"{name}: all {n} self-checks passed \u2713\n"
+
+
+def test_visible_checks_do_not_print_the_derived_formulas():
+    """The variance and the moments are derived by the student: the visible
+    cells give numbers, never the formula."""
+    _, visible, _ = notebook("04-scaling")
+    for name in ("dropout_moments", "mc_moments"):
+        src = visible[name].replace(" ", "")
+        assert "p/(1-p)" not in src and "x**2*" not in src, name
+
+
+# -- (b) each central mistake fails a visible check with a sentence naming it -------------
+
+MISTAKES = [
+    # chapter 04: dropout_forward
+    ("04-scaling", "dropout_forward", "divides by p", m04.df_divides_by_p, "scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
+    ("04-scaling", "dropout_forward", "no rescaling", m04.df_no_rescale, "scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("04-scaling", "dropout_forward", "times (1-p)", m04.df_scale_by_keep, "scaled by 1-p = 0.8 instead of 1/(1-p)"),
+    ("04-scaling", "dropout_forward", "times p", m04.df_scale_by_p, "scaled by p = 0.2 instead of 1/(1-p)"),
+    ("04-scaling", "dropout_forward", "p is keep", m04.df_p_is_keep, "p is the probability of DROPPING"),
+    ("04-scaling", "dropout_forward", "drops in eval", m04.df_drops_in_eval, "at test time nothing is dropped"),
+    ("04-scaling", "dropout_forward", "cached mask", m04.df_cached_mask, "returned the same mask"),
+    ("04-scaling", "dropout_forward", "fixed seed", m04.df_fixed_seed, "returned the same mask"),
+    ("04-scaling", "dropout_forward", "in place", m04.df_inplace, "changed x in place"),
+    ("04-scaling", "dropout_forward", "global random", m04.df_global_random, "never from np.random"),
+    ("04-scaling", "dropout_forward", "own generator", m04.df_own_generator, "never from np.random"),
+    ("04-scaling", "dropout_forward", "per-row mask", m04.df_per_row_mask, "every row of your mask"),
+    ("04-scaling", "dropout_forward", "per-column mask", m04.df_per_column_mask, "must have x's shape"),
+    ("04-scaling", "dropout_forward", "NaN at p = 1", m04.df_nan_at_one, "must not divide by zero"),
+    ("04-scaling", "dropout_forward", "no ValueError", m04.df_no_value_error, "must raise ValueError"),
+    ("04-scaling", "dropout_forward", "eval mask of ones", m04.df_eval_mask_ones, "the mask must be None"),
+    # standard_dropout_forward
+    ("04-scaling", "standard_dropout_forward", "inverted scaling", m04.sd_inverted_scaling,
+     "scaled by 1/(1-p) = 1.25 instead of 1"),
+    ("04-scaling", "standard_dropout_forward", "no test-time factor", m04.sd_eval_unscaled,
+     "at test time x is scaled by 1 instead of 1-p = 0.8"),
+    ("04-scaling", "standard_dropout_forward", "test-time p", m04.sd_eval_scaled_by_p,
+     "scaled by p = 0.2 instead of 1-p = 0.8"),
+    ("04-scaling", "standard_dropout_forward", "test-time divide", m04.sd_eval_divides, "it does not divide"),
+    ("04-scaling", "standard_dropout_forward", "drops in eval", m04.sd_drops_in_eval, "at test time nothing is dropped"),
+    ("04-scaling", "standard_dropout_forward", "p is keep", m04.sd_p_is_keep, "p is the probability of DROPPING"),
+    ("04-scaling", "standard_dropout_forward", "fixed seed", m04.sd_fixed_seed, "returned the same mask"),
+    ("04-scaling", "standard_dropout_forward", "per-row mask", m04.sd_per_row, "every row of your mask"),
+    ("04-scaling", "standard_dropout_forward", "in place at test time", m04.sd_inplace_eval, "changed x in place"),
+    ("04-scaling", "standard_dropout_forward", "global random", m04.sd_global_random, "never from np.random"),
+    # dropout_moments
+    ("04-scaling", "dropout_moments", "var x^2 p", m04.dm_var_no_denominator, "Var[y] for p = 0.2 should be"),
+    ("04-scaling", "dropout_moments", "var of x*mask", m04.dm_var_mask, "Var[y] for p = 0.2 should be"),
+    ("04-scaling", "dropout_moments", "p read as keep", m04.dm_var_keep_swapped, "Var[y] for p = 0.2 should be"),
+    ("04-scaling", "dropout_moments", "|x| not x^2", m04.dm_var_no_square, "Var[y] for p = 0.8 should be"),
+    ("04-scaling", "dropout_moments", "std not var", m04.dm_std_not_var, "Var[y] for p = 0.2 should be"),
+    ("04-scaling", "dropout_moments", "E[y^2]", m04.dm_second_moment, "Var[y] for p = 0 should be"),
+    ("04-scaling", "dropout_moments", "mean (1-p)x", m04.dm_mean_standard, "E[y] for p = 0.2 should be"),
+    ("04-scaling", "dropout_moments", "mean of the mask", m04.dm_mean_of_mask, "E[y] for p = 0.2 should be"),
+    ("04-scaling", "dropout_moments", "in place", m04.dm_inplace, "changed x in place"),
+    # mc_moments
+    ("04-scaling", "mc_moments", "no rescaling", m04.mc_no_rescale, "the sample mean for p = 0.2 should be close to"),
+    ("04-scaling", "mc_moments", "variance of the mask", m04.mc_var_of_mask, "the sample variance for p = 0.2"),
+    ("04-scaling", "mc_moments", "one mask", m04.mc_one_mask, "the sample variance for p = 0.2"),
+    ("04-scaling", "mc_moments", "p is keep", m04.mc_p_is_keep, "the sample variance for p = 0.2"),
+    ("04-scaling", "mc_moments", "std not var", m04.mc_std_not_var, "the sample variance for p = 0.2"),
+    ("04-scaling", "mc_moments", "one coin per sample", m04.mc_scalar_mask_per_sample, "kept or dropped together"),
+    ("04-scaling", "mc_moments", "no simulation", m04.mc_analytic, "gave the same estimates"),
+    ("04-scaling", "mc_moments", "global random", m04.mc_global_rng, "never from np.random"),
+    ("04-scaling", "mc_moments", "in place", m04.mc_inplace, "changed x in place"),
+    # chapter 05: dropout_backward
+    ("05-backprop", "dropout_backward", "fresh mask", m05.backward_fresh_mask, "never draw a new one"),
+    ("05-backprop", "dropout_backward", "ignores the mask", m05.backward_ignores_mask, "entries the mask drops must be 0"),
+    ("05-backprop", "dropout_backward", "no 1/(1-p)", m05.backward_no_scale, "scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("05-backprop", "dropout_backward", "times (1-p)", m05.backward_times_keep, "scaled by 1-p = 0.8 instead of"),
+    ("05-backprop", "dropout_backward", "divides by p", m05.backward_divides_by_p, "scaled by 1/p = 5 instead of"),
+    ("05-backprop", "dropout_backward", "in place", m05.backward_in_place, "changed dout or mask in place"),
+    # numerical_gradient
+    ("05-backprop", "numerical_gradient", "one-sided", m05.numgrad_forward_difference, "one-sided (forward) difference"),
+    ("05-backprop", "numerical_gradient", "x not restored", m05.numgrad_leaves_x_modified, "put every original value back"),
+    ("05-backprop", "numerical_gradient", "divides by h", m05.numgrad_divides_by_h, "twice the true gradient"),
+    ("05-backprop", "numerical_gradient", "ignores h", m05.numgrad_ignores_h, "use the h you are given"),
+    ("05-backprop", "numerical_gradient", "evaluates f(x)", m05.numgrad_perturbs_copy_calls_original,
+     "f must be evaluated at the perturbed x"),
+    # relative_error
+    ("05-backprop", "relative_error", "no floor", m05.rel_no_floor, "floor of 1e-8"),
+    ("05-backprop", "relative_error", "no floor, global", m05.rel_no_floor_global, "floor of 1e-8"),
+    ("05-backprop", "relative_error", "mean", m05.rel_mean, "the mean over the entries"),
+    ("05-backprop", "relative_error", "no abs", m05.rel_no_abs, "absolute value of a - b"),
+    ("05-backprop", "relative_error", "norms", m05.rel_norms, "a ratio of norms"),
+    ("05-backprop", "relative_error", "max denominator", m05.rel_max_denominator, "adds |a| and |b|"),
+    # mlp_loss_and_grads
+    ("05-backprop", "mlp_loss_and_grads", "mask ignored in backward", m05.mlp_ignores_mask_in_backward,
+     "the backward pass must go through the mask"),
+    ("05-backprop", "mlp_loss_and_grads", "backward ignores the mask", m05.mlp_backward_ignores_mask,
+     "the backward pass must go through the mask"),
+    ("05-backprop", "mlp_loss_and_grads", "backward misses 1/(1-p)", m05.mlp_backward_no_scale,
+     "1-p = 0.8 times the true ones"),
+    ("05-backprop", "mlp_loss_and_grads", "mask ignored", m05.mlp_ignores_mask, "the loss with a mask and p = 0.2"),
+    ("05-backprop", "mlp_loss_and_grads", "sum not mean", m05.mlp_sum_not_mean, "times too large"),
+    ("05-backprop", "mlp_loss_and_grads", "divides twice", m05.mlp_divides_twice, "times too small"),
+    ("05-backprop", "mlp_loss_and_grads", "b1 not through relu", m05.mlp_b1_not_through_relu, "only dL/db1 is wrong"),
+    ("05-backprop", "mlp_loss_and_grads", "scales without a mask", m05.mlp_scales_without_mask,
+     "hidden_mask=None means no dropout"),
+    ("05-backprop", "mlp_loss_and_grads", "updates params", m05.mlp_updates_params, "changed params"),
+    # DropoutFunction
+    ("05-backprop", "DropoutFunction", "fresh mask in backward", m05.DropoutFreshMask, "never draw a new one"),
+    ("05-backprop", "DropoutFunction", "backward misses 1/(1-p)", m05.DropoutBackwardNoScale,
+     "backward: kept entries of the gradient are scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("05-backprop", "DropoutFunction", "identity backward", m05.DropoutIdentityBackward, "entries the mask drops must be 0"),
+    ("05-backprop", "DropoutFunction", "backward ignores the mask", m05.DropoutBackwardIgnoresMask,
+     "entries the mask drops must be 0"),
+    ("05-backprop", "DropoutFunction", "mask gradient", m05.DropoutMaskGradient, "a gradient for the mask"),
+    ("05-backprop", "DropoutFunction", "forward misses 1/(1-p)", m05.DropoutForwardNoScale,
+     "forward: kept values are scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("05-backprop", "DropoutFunction", "backward still a stub", m05.DropoutStubBackward,
+     "your DropoutFunction.backward is not implemented yet"),
+]
+
+
+@pytest.mark.parametrize("chapter,name,label,impl,phrase", MISTAKES,
+                         ids=[f"{m[1]}-{m[2]}" for m in MISTAKES])
+def test_each_mistake_fails_a_visible_check_with_a_sentence_naming_it(chapter, name, label, impl, phrase):
+    output = run_visible(chapter, name, impl)
+    failed, total = summary(output, name)
+    assert total == n_checks(notebook(chapter)[1][name]), output
+    assert failed >= 1, f"{label}: every visible check passes\n{output}"
+    crosses = [line for line in output.splitlines() if line.startswith("  \u2717 ")]
+    assert any(phrase in line for line in crosses), f"{label}: no failure says {phrase!r}\n{output}"
+    assert "Traceback" not in output and "line 3)" not in output
+
+
+def test_the_central_mistakes_each_cost_a_check_of_their_own():
+    """Dividing by p used to pass all nine checks; now it fails exactly the scaling check."""
+    output = run_visible("04-scaling", "dropout_forward", m04.df_divides_by_p)
+    assert summary(output, "dropout_forward") == (1, 10)
+    assert ("kept values are scaled by 1/p = 5 instead of 1/(1-p) = 1.25 (p = 0.2): p is the probability of "
+            "dropping") in output
+
+
+# -- (c) None, exceptions, stubs ------------------------------------------------------------
+
+def returns_none(*args, **kwargs):
+    return None
+
+
+class ForwardReturnsNone(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, mask, p):
+        x * mask / (1 - p)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None, None
+
+
+class BackwardReturnsNone(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, mask, p):
+        ctx.save_for_backward(mask)
+        ctx.p = p
+        return x * mask / (1 - p)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (mask,) = ctx.saved_tensors
+        grad_output * mask / (1 - ctx.p)
+
+
+@pytest.mark.parametrize("chapter,name", [g for g in graded("04-scaling") + graded("05-backprop")
+                                          if g[1] != "DropoutFunction"])
+def test_a_function_returning_none_is_told_to_return(chapter, name):
+    output = run_visible(chapter, name, returns_none)
+    n = n_checks(notebook(chapter)[1][name])
+    assert summary(output, name) == (n, n), output
+    assert f"your {name} returned None: did you forget `return`?" in output
+    assert output.count("did you forget `return`?") == 1, "said once, then 'same problem as above'"
+    assert "cannot unpack" not in output and "NoneType" not in output
+
+
+def test_dropout_forward_returning_none_prints_one_clear_report():
+    output = run_visible("04-scaling", "dropout_forward", returns_none)
+    lines = output.splitlines()
+    assert lines[0] == ("  \u2717 out and mask have x's shape: your dropout_forward returned None: "
+                        "did you forget `return`?")
+    assert lines[-1] == "dropout_forward: 10 of 10 self-checks failed (see above)."
+    assert len(lines) == 11
+
+
+def test_the_corpus_functions_that_forget_return():
+    """They validate p first (so the ValueError check passes), then forget `return`."""
+    output = run_visible("04-scaling", "dropout_forward", m04.df_returns_none)
+    assert summary(output, "dropout_forward") == (9, 10), output
+    assert output.count("your dropout_forward returned None: did you forget `return`?") == 1
+    output = run_visible("05-backprop", "mlp_loss_and_grads", m05.mlp_returns_none)
+    assert summary(output, "mlp_loss_and_grads") == (5, 5), output
+    assert "your mlp_loss_and_grads returned None: did you forget `return`?" in output
+
+
+def test_dropout_function_returning_none():
+    output = run_visible("05-backprop", "DropoutFunction", ForwardReturnsNone)
+    assert summary(output, "DropoutFunction") == (5, 5), output
+    assert "your DropoutFunction.forward seems to return None: did you forget `return`?" in output
+    output = run_visible("05-backprop", "DropoutFunction", BackwardReturnsNone)
+    assert summary(output, "DropoutFunction") == (3, 5), output  # the forward checks still pass
+    assert "one value per input of forward" in output and "did you forget `return`?" in output
+
+
+def test_an_exception_in_the_student_function_names_the_function_and_every_check_is_counted():
+    def dropout_forward(x, p, rng, training=True):
+        return x * "oops", None
+
+    output = run_visible("04-scaling", "dropout_forward", dropout_forward)
+    assert summary(output, "dropout_forward") == (10, 10), output
+    assert "your dropout_forward raised UFuncTypeError" in output or "your dropout_forward raised TypeError" in output
+    assert "<test_dropout_forward>" not in output
+
+
+def test_an_error_in_a_function_the_student_calls_is_located():
+    def dropout_forward(x, p, rng, training=True):
+        raise ValueError(f"p too large: {p}")
+
+    ns = namespace("04-scaling", dropout_forward=dropout_forward)
+    exec("def mc_moments(x, p, n_samples, rng):\n"        # as a student writes it, in the notebook
+         "    samples = np.stack([dropout_forward(x, p, rng)[0] for _ in range(n_samples)])\n"
+         "    return samples.mean(0), samples.var(0)\n", ns)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(notebook("04-scaling")[1]["mc_moments"], "<test_mc_moments>", "exec"), ns)
+    text = out.getvalue()
+    assert "your mc_moments raised ValueError: p too large: 0.2 (in dropout_forward, line" in text, text
+    assert summary(text, "mc_moments") == (7, 7)
+
+
+def test_stubs_say_not_implemented_once():
+    def dropout_backward(dout, mask, p):
+        raise NotImplementedError()
+
+    output = run_visible("05-backprop", "dropout_backward", dropout_backward)
+    assert output == "dropout_backward: not implemented yet (the stub raises NotImplementedError): 0 of 4 self-checks passed.\n"
+
+
+def test_selfcheck_never_raises_and_counts_every_check():
+    from dropout_lab.selfcheck import SelfCheck
+
+    src = '''
+with SelfCheck("f") as sc:
+    with sc.check("first"):
+        f(1)
+    with sc.check("second"):
+        sc.expect(f(2) == 3, "f(2) is 3")
+    with sc.check("third"):
+        undefined_name
+    with sc.check("fourth"):
+        pass
+    raise KeyError("outside any check")
+'''
+    ns = {"__name__": "__main__", "SelfCheck": SelfCheck, "f": lambda v: v + 1}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(src, "<cell>", "exec"), ns)
+    text = out.getvalue()
+    assert "  \u2717 third: checking your result raised NameError" in text
+    assert "the remaining self-checks could not run" in text
+    assert text.rstrip().endswith("f: 2 of 5 self-checks failed (see above).")
+
+
+# -- experiments ----------------------------------------------------------------------------
+
+def _raise_value_error(*args, **kwargs):
+    raise ValueError("p must be in [0, 1]")
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+@pytest.mark.parametrize("how", ["raises", "returns None"])
+def test_experiment_cells_degrade_gracefully(chapter, how, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # the small experiments
+    impl = _raise_value_error if how == "raises" else returns_none
+    _, visible, experiments = notebook(chapter)
+    bad = {name: impl for name in visible if name != "DropoutFunction"}
+    ns = namespace(chapter, **bad)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    for source in experiments:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(source, "<experiment>", "exec"), ns)  # never raises
+        line = out.getvalue().strip()
+        assert "\n" not in line, line
+        if how == "raises":
+            assert re.fullmatch(r"the experiment needs a working \w+: it raised ValueError: p must be in \[0, 1\] "
+                                r"\(line \d+ of its cell\) \u2014 fix it above and rerun this cell\.", line), line
+        else:
+            assert re.fullmatch(r"the experiment needs a working \w+: it returned None: did you forget `return`\? "
+                                r"\u2014 fix it above and rerun this cell\.", line), line
+        assert plt.get_fignums() == [], "a half-drawn figure was left open"
+    for name, fn in bad.items():
+        assert ns[name] is fn, "the experiment must put the student's functions back"
+
+
+def test_experiment_guard_names_the_function_that_raised():
+    from dropout_lab.experiments.guard import experiment
+
+    def dropout_forward(x, p, rng, training=True):
+        raise ValueError("bad p")
+
+    ns = {"__name__": "__main__", "experiment": experiment, "dropout_forward": dropout_forward, "np": np}
+    src = 'with experiment("dropout_forward") as run:\n    dropout_forward(np.ones(3), 0.5, None)\nok = run.ok\n'
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(src, "<cell>", "exec"), ns)
+    assert ns["ok"] is False and ns["dropout_forward"] is dropout_forward
+    assert out.getvalue().startswith("the experiment needs a working dropout_forward: it raised ValueError: bad p (line ")
+    assert out.getvalue().endswith(" \u2014 fix it above and rerun this cell.\n")
+
+
+def test_solution_experiments_run_clean(monkeypatch):
+    """The reference functions run every experiment cell without a message."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    import matplotlib.pyplot as plt
+
+    for chapter in sorted(CHAPTERS):
+        ns = namespace(chapter)
+        for source in notebook(chapter)[2]:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(source, "<experiment>", "exec"), ns)
+            assert "the experiment" not in out.getvalue(), out.getvalue()
+        plt.close("all")
+
+
+def test_an_undefined_function_is_named():
+    ns = namespace("04-scaling")
+    del ns["dropout_moments"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(notebook("04-scaling")[1]["dropout_moments"], "<test_dropout_moments>", "exec"), ns)
+    text = out.getvalue()
+    assert "dropout_moments is not defined: run the cell that defines it (above) first" in text
+    assert summary(text, "dropout_moments") == (6, 6)
