@@ -312,11 +312,26 @@ def grade_class(root, run: GradeRun, assignment: str | None = None, log=print) -
     return results
 
 
+def preload() -> None:
+    """Import once, in the parent, what every worker needs (nbgrader's
+    preprocessors, the kernel client, numpy, torch and the references): each
+    worker is forked from this process, so it starts with them loaded instead
+    of paying seconds of imports per submission."""
+    import nbclient  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+
+    from . import execute  # noqa: F401
+    from .registry import graded_functions
+
+    graded_functions()
+
+
 def _run_all(todo: list, run: GradeRun, cells: dict) -> dict:
     """Grade ``todo`` in worker processes; returns the failures (not journalled)."""
     failed: dict = {}
     if not todo:
         return failed
+    preload()
     bar = _progress(len(todo), run.progress)
     gb = open_gradebook(run.db_url)
     scratch = RunScratch()
