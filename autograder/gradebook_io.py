@@ -17,11 +17,22 @@ NOTEBOOK_ID = "exercises"
 
 
 def grade_cells(db_url: str, assignment: str, notebook: str = NOTEBOOK_ID) -> dict:
-    """grade cell name -> max score, as recorded by generate_assignment."""
+    """Code grade cell name -> max score, as recorded by generate_assignment:
+    the cells the grader scores."""
+    return _cells_of_type(db_url, assignment, notebook, "code")
+
+
+def written_cells(db_url: str, assignment: str, notebook: str = NOTEBOOK_ID) -> dict:
+    """Markdown grade cell name -> max score: written answers, which only an
+    instructor can grade (nbgrader's "manually graded answer" cells)."""
+    return _cells_of_type(db_url, assignment, notebook, "markdown")
+
+
+def _cells_of_type(db_url: str, assignment: str, notebook: str, cell_type: str) -> dict:
     speed_up_gradebook()
     with Gradebook(db_url) as gb:
         nb = gb.find_notebook(notebook, assignment)
-        return {cell.name: float(cell.max_score) for cell in nb.grade_cells}
+        return {cell.name: float(cell.max_score) for cell in nb.grade_cells if cell.cell_type == cell_type}
 
 
 def open_gradebook(db_url: str) -> Gradebook:
@@ -32,8 +43,10 @@ def open_gradebook(db_url: str) -> Gradebook:
 
 
 def save_scores(gb: Gradebook, assignment: str, student: str, scores: dict,
-                notebook: str = NOTEBOOK_ID) -> None:
-    """Store ``scores`` (grade cell name -> auto score) for one submission."""
+                notebook: str = NOTEBOOK_ID, written: tuple = ()) -> None:
+    """Store ``scores`` (grade cell name -> auto score) for one submission and
+    mark the ``written`` answer cells as needing a manual grade (unless an
+    instructor has already given one)."""
     gb.update_or_create_student(student)
     try:
         gb.find_submission(assignment, student)
@@ -49,6 +62,9 @@ def save_scores(gb: Gradebook, assignment: str, student: str, scores: dict,
         grade.auto_score = float(score)
         # A manual score an instructor gave earlier stays, flagged for review.
         grade.needs_manual_grade = grade.manual_score is not None
+    for cell_name in written:
+        grade = gb.find_grade(cell_name, notebook, assignment, student)
+        grade.needs_manual_grade = grade.manual_score is None
     gb.db.commit()
 
 

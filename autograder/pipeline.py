@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .flags import scan_sources, student_code
-from .gradebook_io import NOTEBOOK_ID, grade_cells, open_gradebook, save_scores
+from .gradebook_io import NOTEBOOK_ID, grade_cells, open_gradebook, save_scores, written_cells
 from .names import component
 from .nbgrader_setup import REPO_ROOT, generate_assignment
 from .registry import CHAPTER_MODULES
@@ -36,7 +36,7 @@ from .submission_reader import load_submission, submission_digest
 from .submissions import Submission, discover
 from .workers import Interrupted, Job, run_jobs  # noqa: F401 (Interrupted re-exported for the CLI)
 
-RESULT_VERSION = 2
+RESULT_VERSION = 3  # 3: written answer rows
 #: seconds a worker may take beyond the notebook budget (kernel start, scoring).
 WORKER_MARGIN_S = 240
 
@@ -249,13 +249,28 @@ def _is_done(out: Path, sub: Submission) -> bool:
     return done.get("version") == RESULT_VERSION and done.get("digest") == file_digest(sub.path)
 
 
-def prepare_assignments(assignments: list, db_url: str, out: Path) -> dict:
-    """Record every assignment in the gradebook; returns assignment -> grade cells."""
-    cells = {}
+def prepare_assignments(assignments: list, db_url: str, out: Path) -> tuple[dict, dict]:
+    """Record every assignment in the gradebook; returns (assignment -> code
+    grade cells the grader scores, assignment -> written answer cells)."""
+    cells, written = {}, {}
     for assignment in assignments:
         generate_assignment(assignment, db_url, out / "release" / assignment)
         cells[assignment] = grade_cells(db_url, assignment)
-    return cells
+        written[assignment] = written_cells(db_url, assignment)
+    return cells, written
+
+
+#: what a student and a lecturer read about a written answer.
+WRITTEN_MESSAGE = "written answer: awaits manual grading by your instructor (not included in the score above)"
+
+
+def written_rows(written: dict, result: dict) -> list:
+    """One row per written answer cell of a submission the grader could read
+    (an unreadable file or another assignment's notebook has none to grade)."""
+    if result.get("status") in ("invalid", "wrong_assignment") or result.get("student") is None:
+        return []
+    return [{"grade_id": name, "cell": name, "score": None, "max_score": points, "status": "manual",
+             "messages": [WRITTEN_MESSAGE]} for name, points in written.items()]
 
 
 def known_grade_ids() -> dict:
@@ -277,7 +292,8 @@ def store(run: GradeRun, gb, result: dict) -> None:
     journal and the reports, not to the gradebook: the lecturer decides."""
     if result["functions"] and not result.get("conflict"):
         save_scores(gb, result["assignment"], result["student"],
-                    {row["cell"]: row["score"] for row in result["functions"]})
+                    {row["cell"]: row["score"] for row in result["functions"]},
+                    written=tuple(row["cell"] for row in result.get("written", [])))
     write_atomic(run.out / "results" / component(result["assignment"]) / f"{component(result['slug'])}.json",
                   json.dumps(result, indent=1))
 
@@ -294,11 +310,11 @@ def grade_class(root, run: GradeRun, assignment: str | None = None, log=print) -
     if ignored:
         log(f"not graded, not notebooks: {', '.join(ignored[:10])}" + (" ..." if len(ignored) > 10 else ""))
     run.out.mkdir(parents=True, exist_ok=True)
-    cells = prepare_assignments(sorted({s.assignment for s in subs}), run.db_url, run.out)
+    cells, written = prepare_assignments(sorted({s.assignment for s in subs}), run.db_url, run.out)
     todo = [s for s in subs if run.regrade or not _is_done(run.out, s)]
     if len(todo) < len(subs):
         log(f"resuming: {len(subs) - len(todo)} submission(s) already graded in {run.out}")
-    failed = _run_all(todo, run, cells)
+    failed = _run_all(todo, run, cells, written)
     results = []
     for sub in subs:
         if job_key(sub) in failed:
@@ -326,7 +342,7 @@ def preload() -> None:
     graded_functions()
 
 
-def _run_all(todo: list, run: GradeRun, cells: dict) -> dict:
+def _run_all(todo: list, run: GradeRun, cells: dict, written: dict) -> dict:
     """Grade ``todo`` in worker processes; returns the failures (not journalled)."""
     failed: dict = {}
     if not todo:
@@ -340,6 +356,7 @@ def _run_all(todo: list, run: GradeRun, cells: dict) -> dict:
     jobs = [Job(job_key(sub), (sub, run, cells[sub.assignment], scratch.new_folder()), deadline) for sub in todo]
 
     def on_result(job, result):
+        result["written"] = written_rows(written.get(result.get("assignment"), {}), result)
         store(run, gb, result)
         bar.update(1)
 

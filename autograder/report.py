@@ -22,6 +22,10 @@ Keys read from each result dict (what the pipeline must provide):
   (falls back to the student id), so two conflicting files get two pages;
 * ``file`` (str, the submitted file's name, raw or displayed): optional,
   falls back to the last component of ``source``;
+* ``written`` (list of ``{"grade_id", "max_score"}``, written answers that
+  await an instructor's grade): optional; the CSV note gives their points,
+  report.json lists them under ``written`` and the feedback page shows them,
+  never in the score (which is the grader's alone);
 * ``conflict`` (list of the other files' names claiming the same student and
   assignment): optional; when non-empty the CSV status is ``conflict``, the
   note names the other files, and report.json rows carry the list.
@@ -93,6 +97,26 @@ def report_rows(results: list) -> list:
     return sorted(rows, key=lambda r: (r["student"], r["assignment"], r["grade_id"], r["file"]))
 
 
+def written_rows(results: list) -> list:
+    """report.json's ``written`` rows: answers awaiting an instructor's grade."""
+    rows = [{"student": _d(res["student"]), "assignment": _d(res["assignment"]), "file": result_file(res),
+             "grade_id": _d(w["grade_id"]), "max_score": w["max_score"], "status": "manual"}
+            for res in results for w in res.get("written", [])]
+    return sorted(rows, key=lambda r: (r["student"], r["assignment"], r["grade_id"], r["file"]))
+
+
+def pending_points(res: dict) -> float:
+    return round(sum(w["max_score"] for w in res.get("written", [])), 2)
+
+
+def written_note(res: dict) -> str:
+    n, points = len(res.get("written", [])), pending_points(res)
+    if not n:
+        return ""
+    return (f"{n} written answer{'s' if n != 1 else ''} ({points:g} point{'s' if points != 1 else ''}) "
+            f"await manual grading, not included in score or max_score")
+
+
 def totals(res: dict) -> tuple[float, float]:
     return (round(sum(f["score"] for f in res["functions"]), 2),
             round(sum(f["max_score"] for f in res["functions"]), 2))
@@ -108,6 +132,8 @@ def csv_row(res: dict) -> list:
         status = "conflict"
     elif status not in ("ok", "") and res.get("messages"):
         note = display(res["messages"][0], 300)
+    if written_note(res):
+        note = f"{note}; {written_note(res)}" if note else written_note(res)
     cells = [_d(res["student"]), _d(res["assignment"]), score, max_score, status,
              "; ".join(_d(f, 300) for f in res.get("flags", [])), result_file(res), note]
     return [csv_safe(c) for c in cells]
@@ -119,7 +145,8 @@ def write_reports(results: list, out: Path) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "csv": out / "grades.csv", "feedback": out / "feedback"}
-    write_atomic(paths["json"], json.dumps({"rows": report_rows(results)}, indent=1))
+    write_atomic(paths["json"], json.dumps({"rows": report_rows(results), "written": written_rows(results)},
+                                           indent=1))
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
@@ -163,10 +190,15 @@ def feedback_html(res: dict) -> str:
         rows.append(f"<tr class='{esc(_d(fn['status']))}'><td><code>{esc(_d(fn['grade_id']))}</code></td>"
                     f"<td class='points'>{fn['score']:g}&nbsp;/&nbsp;{fn['max_score']:g}</td><td>{esc(_d(fn['status']))}</td>"
                     f"<td><ul>{items}</ul></td></tr>")
+    for w in res.get("written", []):
+        rows.append(f"<tr class='manual'><td><code>{esc(_d(w['grade_id']))}</code></td>"
+                    f"<td class='points'>&ndash;&nbsp;/&nbsp;{w['max_score']:g}</td><td>manual</td>"
+                    f"<td><ul><li>your written answer is graded by your instructor</li></ul></td></tr>")
     notes = [_message(m) for m in res.get("messages", []) if m]
     if conflict_note(res):
         notes.insert(0, conflict_note(res))
     notes_html = "".join(f"<li>{esc(m)}</li>" for m in notes)
+    pending = f" (+ {pending_points(res):g} for written answers, graded by hand)" if res.get("written") else ""
     file = result_file(res)
     file_html = f" File: <code>{esc(file)}</code>." if file else ""
     return f"""<!doctype html>
@@ -175,7 +207,7 @@ def feedback_html(res: dict) -> str:
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{vertical-align:top;padding:.3em .6em}}td.points{{white-space:nowrap}}
 tr.full td:nth-child(2){{color:#1a7f37}} tr.zero td:nth-child(2),tr.not_run td:nth-child(2){{color:#b3261e}}
 table{{border-collapse:collapse}} tr{{border-bottom:1px solid #ddd}}</style></head>
-<body><h1>{assignment}: {score:g} / {max_score:g}</h1>
+<body><h1>{assignment}: {score:g} / {max_score:g}{pending}</h1>
 <p>Student: <strong>{student}</strong>.{file_html} Each function was run on fresh inputs and compared
 with a reference implementation; messages say what a correct function does.</p>
 {f'<h2>About the run</h2><ul>{notes_html}</ul>' if notes_html else ''}

@@ -94,6 +94,13 @@ def test_no_solution_or_hidden_test_text(build):
     assert not hits, "solution or hidden-test text reached the website:\n" + "\n".join(hits)
 
 
+def has_written_answers(path) -> bool:
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    return any(c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution") for c in nb.cells)
+
+
 def test_solution_sentinels_never_reach_the_site(build):
     notebooks = solution_notebooks()
     if not notebooks:
@@ -104,11 +111,13 @@ def test_solution_sentinels_never_reach_the_site(build):
         found = sentinels_in(nb)
         chapter = nb.parent.name
         kinds = {s.split("-")[1] for s in found}
-        for kind in ("SOLUTION", "HIDDEN"):
+        # ANSWER: the answer keys of written questions (markdown solution cells)
+        needed = ("SOLUTION", "HIDDEN") + (("ANSWER",) if has_written_answers(nb) else ())
+        for kind in needed:
             if kind not in kinds:
                 problems.append(
-                    f"{nb.relative_to(BOOK_ROOT)} has no `# SENTINEL-{kind}-{chapter}` comment "
-                    f"(every solution region and every hidden-test block must carry one)"
+                    f"{nb.relative_to(BOOK_ROOT)} has no `SENTINEL-{kind}-{chapter}` comment "
+                    f"(every solution region, hidden-test block and answer key must carry one)"
                 )
         sentinels |= found
     assert not problems, "\n".join(problems)

@@ -28,6 +28,11 @@ SPEC = {
 }
 
 
+#: Exercises with a solution cell but no points (visible self-checks only): not part of the
+#: fixed graded API, listed so that an accidental one is noticed.
+UNGRADED = {"04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
+
+
 def _signature(node):
     if isinstance(node, ast.ClassDef):
         return {f.name: f"({ast.unparse(f.args)})" for f in node.body if isinstance(f, ast.FunctionDef)}
@@ -39,16 +44,23 @@ def _signature(node):
 def test_notebook_defines_the_spec_api(assignment, folder):
     nb = nbformat.read(str(folder / assignment / "exercises.ipynb"), as_version=4)
     grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
-    found = {}
+    found, written = {}, []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
+        if meta.get("solution") and cell.cell_type == "markdown":
+            # a written answer: graded by hand, its own kind of grade_id
+            assert meta.get("grade") and meta["grade_id"].startswith("written_"), meta
+            written.append(meta["grade_id"])
+        elif meta.get("solution"):
             defs = {n.name: n for n in ast.parse(cell.source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
             assert meta["grade_id"] in defs, f"solution cell {meta['grade_id']} does not define it"
             found[meta["grade_id"]] = _signature(defs[meta["grade_id"]])
-    assert found == SPEC[assignment]
+    assert found == {**SPEC[assignment], **UNGRADED[assignment]}
     for grade_id in SPEC[assignment]:
         assert grade_ids.count(f"test_{grade_id}") == 1 and grade_ids.count(grade_id) == 1
+    for grade_id in UNGRADED[assignment]:
+        assert f"test_{grade_id}" not in grade_ids, f"{grade_id} is not in the graded API: it may not have points"
+    assert written and not set(written) & set(SPEC[assignment])
 
 
 def test_references_match_the_spec():

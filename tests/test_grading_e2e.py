@@ -166,6 +166,45 @@ def test_db_option_puts_the_gradebook_where_asked(tmp_path):
     proc = run_grader(subs, tmp_path / "out", "--db", f"sqlite:///{db}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not (tmp_path / "out" / "gradebook.db").exists()
-    with Gradebook(f"sqlite:///{db}") as gb:
-        sub = gb.find_submission(assignment, "zoe")
-        assert sub.score == sub.max_score > 0
+    assert_full_auto_marks_and_written_pending(f"sqlite:///{db}", assignment, "zoe")
+
+
+def assert_full_auto_marks_and_written_pending(db_url, assignment, student):
+    """Every automatic point earned; every written answer left to the instructor."""
+    from autograder.gradebook_io import grade_cells, written_cells
+
+    auto, written = grade_cells(db_url, assignment), written_cells(db_url, assignment)
+    assert written, "the chapter has written answers"
+    with Gradebook(db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        assert sub.score == sum(auto.values()) > 0
+        assert sub.max_score == sum(auto.values()) + sum(written.values())
+        for name in written:
+            grade = gb.find_grade(name, "exercises", assignment, student)
+            assert grade.needs_manual_grade and grade.auto_score is None and grade.manual_score is None
+
+
+def test_written_answers_await_manual_grading(graded):
+    """Written answers are listed for the instructor, counted nowhere in the
+    automatic score, announced to the student, and their keys reach no student."""
+    from autograder.gradebook_io import written_cells
+
+    _, out, _ = graded
+    db_url = f"sqlite:///{out / 'gradebook.db'}"
+    written = {a: written_cells(db_url, a) for a in assignments()}
+    with open(out / "grades.csv") as fh:
+        csv_rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(fh)}
+    listed = json.loads((out / "report.json").read_text())["written"]
+    for (student, assignment), row in csv_rows.items():
+        mine = {w["grade_id"] for w in listed if w["student"] == student and w["assignment"] == assignment}
+        if student == "eve":  # an unreadable file has no answers to grade
+            assert not mine and "written" not in row["note"]
+            continue
+        n, points = len(written[assignment]), sum(written[assignment].values())
+        assert mine == set(written[assignment])
+        assert f"{n} written answers ({points:g} points) await manual grading" in row["note"], row["note"]
+    for student in ("ada", "ben", "cyd"):
+        for assignment in assignments():
+            page = (out / "feedback" / student / f"{assignment}.html").read_text()
+            assert "graded by your instructor" in page and "Answer key" not in page
+    assert_full_auto_marks_and_written_pending(db_url, assignments()[0], "ada")

@@ -63,7 +63,7 @@ def test_grading_into_postgresql(tmp_path, postgres_url):
         nbformat.write(solution, str(subs / f"{student}_{assignment}.ipynb"))
     proc = run_grader(subs, tmp_path / "out", "--db", postgres_url, "--jobs", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    with Gradebook(postgres_url) as gb:
-        for student in ("ann", "bo"):
-            sub = gb.find_submission(assignment, student)
-            assert sub.score == sub.max_score > 0
+    from tests.test_grading_e2e import assert_full_auto_marks_and_written_pending
+
+    for student in ("ann", "bo"):
+        assert_full_auto_marks_and_written_pending(postgres_url, assignment, student)

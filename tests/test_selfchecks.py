@@ -75,8 +75,19 @@ def namespace(chapter: str, **impls) -> dict:
     exec(compile(setup, "<setup>", "exec"), ns)
     ref = CHAPTERS[chapter]
     ns.update({name: getattr(ref, name) for name in visible})
+    for source in ungraded_solutions(chapter):  # exercises without points: the solution's own code
+        exec(compile(source, "<ungraded exercise>", "exec"), ns)
     ns.update(impls)
     return ns
+
+
+def ungraded_solutions(chapter: str) -> list:
+    """Sources of the solution cells of exercises that carry no points."""
+    nb = nbformat.read(str(SOLUTIONS / chapter / "exercises.ipynb"), as_version=4)
+    graded_ids = {c.metadata.get("nbgrader", {}).get("grade_id", "")[len("test_"):] for c in nb.cells
+                  if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")}
+    return [c.source for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+            and c.metadata["nbgrader"]["grade_id"] not in graded_ids]
 
 
 def run_visible(chapter: str, name: str, impl) -> str:
