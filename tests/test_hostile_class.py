@@ -27,6 +27,7 @@ import pytest
 
 from autograder.examples import solution_cells
 from autograder.nbgrader_setup import REPO_ROOT
+from autograder.registry import lookup
 from autograder.scratch import SCRATCH_PREFIX
 from tests.grading_helpers import insert_after_setup, rows_by, solution_nb, student_version, write
 
@@ -106,7 +107,7 @@ def _append(nb, source: str):
 
 def _late_forger(stub, assignment="04-scaling"):
     sources = "\n".join(solution_cells(solution_nb(assignment)).values())
-    gids = [g for g in solution_cells(solution_nb(assignment))]
+    gids = [g for g in solution_cells(solution_nb(assignment)) if lookup(g)]  # the graded ones
     return _append(stub, LATE_FORGER.format(solutions=sources, gids=gids))
 
 

@@ -46,7 +46,8 @@ def _solution_source(assignment, grade_id):
 def _points(assignment) -> dict:
     """grade_id of the graded function -> its points, from the source notebook."""
     return {c.metadata["nbgrader"]["grade_id"][len("test_"):]: c.metadata["nbgrader"]["points"]
-            for c in solution_nb(assignment).cells if c.metadata.get("nbgrader", {}).get("grade")}
+            for c in solution_nb(assignment).cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}  # not written answers
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
 """Experiments behind chapter 04's figures (scaling maths).
 
-Public code: dropout here is torch's built-in ``torch.nn.functional.dropout``
-(inverted dropout) and closed-form formulas, never a solution of the graded
-exercises. Every function is seeded and returns plain numbers/arrays, with one
-row per seed where a spread is reported; ``tests/test_claims_ch04_scaling.py``
+Public code: dropout here is torch's built-in ``torch.nn.functional.dropout`` /
+``torch.nn.Dropout`` (inverted dropout), ``torch.bernoulli`` for the standard-dropout
+masks, and closed-form formulas, never a solution of the graded exercises. Every
+function is seeded and returns plain numbers/arrays, with one row per seed where a
+spread is reported; ``tests/test_claims_ch04_scaling.py``
 asserts every claim the prose page makes about them.
 """
 from __future__ import annotations
@@ -119,9 +120,12 @@ def expected_relu_gaussian(mu, sigma):
     return np.where(sigma > 0, val, np.maximum(mu, 0.0))
 
 
-def dropout_preactivation_moments(W, x, p):
+def _preactivation_moments(W, x, p):
     """Mean and variance of z = W y with y inverted dropout of x (independent masks):
-    E[z] = W x and Var[z_j] = sum_i W_ji^2 x_i^2 p / (1-p). Closed forms, numpy in, numpy out."""
+    E[z] = W x and Var[z_j] = sum_i W_ji^2 x_i^2 p / (1-p). Closed forms, numpy in, numpy out.
+
+    Private on purpose: with W the identity it is the elementwise moment formula that the
+    chapter's exercise asks students to write."""
     W, x = np.asarray(W, dtype=float), np.asarray(x, dtype=float)
     return W @ x, (W**2) @ (x**2) * p / (1 - p)
 
@@ -136,7 +140,7 @@ def nonlinearity_gap(ps=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), d_in=50, d_out
     ``linear_gap`` mean over units of |E[W y] - W E[y]| (0 up to Monte Carlo noise),
     ``predicted_gap`` the central-limit prediction of ``relu_gap`` from W, x and p
     alone (no sampling): each z_j treated as Gaussian with the exact mean and
-    variance of :func:`dropout_preactivation_moments`, E[relu] from
+    variance of :func:`_preactivation_moments`, E[relu] from
     :func:`expected_relu_gaussian`,
     all divided by the mean |W x| so they read as fractions of a typical
     pre-activation.
@@ -154,7 +158,7 @@ def nonlinearity_gap(ps=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), d_in=50, d_out
             z = y @ W.T
             rg.append(float((torch.relu(z).mean(0) - torch.relu(W @ x)).mean()) / scale)
             lg.append(float((z.mean(0) - W @ x).abs().mean()) / scale)
-            mu, var = dropout_preactivation_moments(W.numpy(), x.numpy(), p)
+            mu, var = _preactivation_moments(W.numpy(), x.numpy(), p)
             pg.append(float(np.mean(expected_relu_gaussian(mu, np.sqrt(var)) - np.maximum(mu, 0))) / scale)
         relu_gap.append(rg)
         linear_gap.append(lg)
