@@ -1,7 +1,9 @@
 """Experiments behind chapter 05's figures (backprop through masks).
 
 Public code: gradients come from torch autograd and masks from torch's built-in
-``torch.nn.functional.dropout``; nothing here solves a graded exercise.
+``torch.nn.functional.dropout`` (except :func:`gradcheck_survey`, which rebuilds the
+exercise notebook's own check, numpy mask included); nothing here solves a graded
+exercise: the exact gradients are autograd's, never a hand-written backward pass.
 Every function is seeded and returns plain numbers or arrays.
 """
 from __future__ import annotations
@@ -127,9 +129,6 @@ def dropped_unit_drift(steps_kept: int = 20, steps_dropped: int = 30, lr: float 
     ``drift[name]`` and holds ||w_j(t)||, the length of the weights themselves
     (weight decay pulls it toward 0, not back toward w_j(t0)).
     """
-    import torch
-    from torch import nn
-
     from dropout_lab.data import load_digits_split
 
     with _one_thread():
