@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 #: assignment id (folder name) -> module suffix shared by probes, reference and checks.
 CHAPTER_MODULES = {
+    "01-overfitting": "ch01_overfitting",
     "04-scaling": "ch04_scaling",
     "05-backprop": "ch05_backprop",
 }

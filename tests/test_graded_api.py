@@ -10,8 +10,15 @@ import pytest
 from autograder.nbgrader_setup import CHAPTERS, SOLUTIONS
 from autograder.registry import CHAPTER_MODULES, graded_functions
 
-#: COURSE_SPEC.md, sections 04 and 05: grade_id -> signature (methods for classes).
+#: COURSE_SPEC.md, sections 01, 04 and 05: grade_id -> signature (methods for classes).
 SPEC = {
+    "01-overfitting": {
+        "polynomial_features": "(x, degree)",
+        "ridge_fit": "(X, y, lam)",
+        "l2_penalty": "(params, weight_decay)",
+        "l1_penalty": "(params, strength)",
+        "early_stopping_epoch": "(val_losses, patience)",
+    },
     "04-scaling": {
         "dropout_forward": "(x, p, rng, training=True)",
         "standard_dropout_forward": "(x, p, rng, training=True)",
@@ -30,7 +37,7 @@ SPEC = {
 
 #: Exercises with a solution cell but no points (visible self-checks only): not part of the
 #: fixed graded API, listed so that an accidental one is noticed.
-UNGRADED = {"04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
+UNGRADED = {"01-overfitting": {}, "04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
 
 
 def _signature(node):

@@ -13,6 +13,7 @@ import pytest
 from autograder.checks.base import NONE_MESSAGE
 from autograder.registry import graded_functions
 from autograder.scoring import STUB_MESSAGE, score_function_in_process
+from tests.corpus import ch01_overfitting_mutants as m01
 from tests.corpus import ch04_scaling_mutants as m04
 from tests.corpus import ch05_backprop_mutants as m05
 
@@ -20,6 +21,36 @@ SEEDS = (7000, 7001)
 
 #: (grade_id, mutant, phrases every seed's messages must contain)
 NAMED = [
+    # chapter 01: features, ridge, penalties, early stopping
+    ("polynomial_features", m01.pf_no_ones_column, ["the x**0 column (all ones) is missing"]),
+    ("polynomial_features", m01.pf_one_degree_too_few, ["one degree too few", "degree 3 has 4 columns"]),
+    ("polynomial_features", m01.pf_decreasing, ["decreasing order of power"]),
+    ("polynomial_features", m01.pf_transposed, ["transposed"]),
+    ("ridge_fit", m01.ridge_intercept_unpenalised,
+     ["with lam=3.0 your first coefficient (the intercept) is not penalised: the spec penalises every coefficient"]),
+    ("ridge_fit", m01.ridge_last_unpenalised, ["your last coefficient is not penalised"]),
+    ("ridge_fit", m01.ridge_half_lam, ["lam/2 = 1.5 instead of lam = 3.0"]),
+    ("ridge_fit", m01.ridge_double_lam, ["2 lam = 6.0 instead of lam = 3.0"]),
+    ("ridge_fit", m01.ridge_lam_times_n, ["lam * N = 120.0 instead of lam = 3.0", "not their mean"]),
+    ("ridge_fit", m01.ridge_lam_ignored, ["the plain least-squares solution: lam is ignored"]),
+    ("ridge_fit", m01.ridge_augmented_without_sqrt, ["lam**2 = 9.0 instead of lam = 3.0"]),
+    ("l2_penalty", m01.l2_no_half, ["twice the expected value: did you forget the 0.5?"]),
+    ("l2_penalty", m01.l2_item, ["no gradient flows", "did you call .detach(), .item() or numpy"]),
+    ("l2_penalty", m01.l2_detached, ["no gradient flows"]),
+    ("l2_penalty", m01.l2_first_only, ["only the first parameter tensor counts"]),
+    ("l2_penalty", m01.l2_overwrites_total, ["only the last parameter tensor counts"]),
+    ("l2_penalty", m01.l2_two_passes, ["can be iterated only once"]),
+    ("l2_penalty", m01.l2_indexes_params, ["has no len()", "params = list(params)"]),
+    ("l1_penalty", m01.l1_squares, ["that is the L2 penalty"]),
+    ("l1_penalty", m01.l1_squared_sum, ["squares the sum of absolute values"]),
+    ("l1_penalty", m01.l1_no_abs, ["without their absolute values"]),
+    ("l1_penalty", m01.l1_item, ["no gradient flows"]),
+    ("early_stopping_epoch", m01.es_global_argmin, ["the lowest loss of the whole run, ignoring patience"]),
+    ("early_stopping_epoch", m01.es_returns_stop_epoch, ["you returned the epoch where training stopped"]),
+    ("early_stopping_epoch", m01.es_one_late, ["you stop one epoch too late"]),
+    ("early_stopping_epoch", m01.es_one_early, ["you stop one epoch too early"]),
+    ("early_stopping_epoch", m01.es_tie_improves, ["a loss EQUAL to the best so far is not a new best"]),
+    ("early_stopping_epoch", m01.es_one_based, ["your epochs are counted from 1"]),
     # chapter 04: the scaling
     ("dropout_forward", m04.df_divides_by_p,
      ["kept values are scaled by 1/p = 5.0 instead of 1/(1-p) = 1.25: p is the probability of dropping"]),
@@ -113,7 +144,7 @@ DEGENERATE = [re.compile(r"(by|=|about) (inf|nan)\b", re.I), re.compile(r"with p
 
 def _mutants():
     return [pytest.param(grade_id, fn, id=f"{grade_id}-{label}")
-            for module in (m04, m05) for grade_id, rows in module.MUTANTS.items()
+            for module in (m01, m04, m05) for grade_id, rows in module.MUTANTS.items()
             for label, fn, _ in rows if grade_id in graded_functions()]
 
 

@@ -30,13 +30,15 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from autograder.nbgrader_setup import SOLUTIONS  # noqa: E402
+from autograder.reference import ch01_overfitting as ref01  # noqa: E402
 from autograder.reference import ch04_scaling as ref04  # noqa: E402
 from autograder.reference import ch05_backprop as ref05  # noqa: E402
+from tests.corpus import ch01_overfitting_mutants as m01  # noqa: E402
 from tests.corpus import ch04_scaling_mutants as m04  # noqa: E402
 from tests.corpus import ch05_backprop_mutants as m05  # noqa: E402
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
-CHAPTERS = {"04-scaling": ref04, "05-backprop": ref05}
+CHAPTERS = {"01-overfitting": ref01, "04-scaling": ref04, "05-backprop": ref05}
 SUMMARY = re.compile(r"^(?P<name>\w+): (?:all (?P<all>\d+) self-checks passed"
                      r"|(?P<failed>\d+) of (?P<total>\d+) self-checks failed"
                      r"|not implemented yet .*: 0 of (?P<stub>\d+) self-checks passed)", re.M)
@@ -117,12 +119,19 @@ def summary(output: str, name: str) -> tuple[int, int]:
 
 # -- (a) the reference passes everything ------------------------------------------------
 
-@pytest.mark.parametrize("chapter,name", graded("04-scaling") + graded("05-backprop"))
+@pytest.mark.parametrize("chapter,name", graded("01-overfitting") + graded("04-scaling") + graded("05-backprop"))
 def test_reference_passes_every_visible_check(chapter, name):
     output = run_visible(chapter, name, getattr(CHAPTERS[chapter], name))
     n = n_checks(notebook(chapter)[1][name])
     assert n >= 4, f"test_{name} has only {n} self-checks"
     assert output == f"{name}: all {n} self-checks passed \u2713\n"
+
+
+def test_chapter_01_visible_checks_do_not_print_the_ridge_solution():
+    """The closed form of ridge is derived by the student: the visible cell gives
+    numbers and the least-squares reference, never X^T X + lam I."""
+    src = notebook("01-overfitting")[1]["ridge_fit"].replace(" ", "")
+    assert "X.T@X" not in src and "np.eye" not in src and "solve(" not in src
 
 
 def test_visible_checks_do_not_print_the_derived_formulas():
@@ -137,6 +146,56 @@ def test_visible_checks_do_not_print_the_derived_formulas():
 # -- (b) each central mistake fails a visible check with a sentence naming it -------------
 
 MISTAKES = [
+    # chapter 01: polynomial_features
+    ("01-overfitting", "polynomial_features", "no x**0 column", m01.pf_no_ones_column, "the x**0 column is missing"),
+    ("01-overfitting", "polynomial_features", "degree too few", m01.pf_one_degree_too_few, "must have shape (3, 4)"),
+    ("01-overfitting", "polynomial_features", "degree too many", m01.pf_one_degree_too_many, "must have shape (3, 4)"),
+    ("01-overfitting", "polynomial_features", "decreasing powers", m01.pf_decreasing, "decreasing order of power"),
+    ("01-overfitting", "polynomial_features", "transposed", m01.pf_transposed, "must have shape (3, 4)"),
+    # ridge_fit
+    ("01-overfitting", "ridge_fit", "intercept unpenalised", m01.ridge_intercept_unpenalised,
+     "lam seems not to penalise the first coefficient (the intercept): the spec penalises every coefficient"),
+    ("01-overfitting", "ridge_fit", "last unpenalised", m01.ridge_last_unpenalised,
+     "lam seems not to penalise the last coefficient"),
+    ("01-overfitting", "ridge_fit", "half lam", m01.ridge_half_lam, "the solution for lam/2 = 1"),
+    ("01-overfitting", "ridge_fit", "double lam", m01.ridge_double_lam, "the solution for 2 lam = 4"),
+    ("01-overfitting", "ridge_fit", "lam times N", m01.ridge_lam_times_n, "the solution for lam * N = 10"),
+    ("01-overfitting", "ridge_fit", "lam ignored", m01.ridge_lam_ignored, "lam is ignored"),
+    ("01-overfitting", "ridge_fit", "lam on every entry", m01.ridge_lam_on_every_entry, "should be [0.2177, 0.1333, 0.5105]"),
+    ("01-overfitting", "ridge_fit", "no ValueError", m01.ridge_no_value_error, "lam = -1 must raise ValueError"),
+    ("01-overfitting", "ridge_fit", "column vector", m01.ridge_column_vector, "w must have shape (3,)"),
+    # l2_penalty
+    ("01-overfitting", "l2_penalty", "no 0.5", m01.l2_no_half, "twice the expected value: did you forget the 0.5?"),
+    ("01-overfitting", "l2_penalty", "item", m01.l2_item, "no gradient flows: did you call .detach(), .item() or numpy?"),
+    ("01-overfitting", "l2_penalty", "numpy", m01.l2_numpy, "no gradient flows: did you call .detach(), .item() or numpy?"),
+    ("01-overfitting", "l2_penalty", "detached", m01.l2_detached, "no gradient flows"),
+    ("01-overfitting", "l2_penalty", "first tensor only", m01.l2_first_only, "only the first tensor counts"),
+    ("01-overfitting", "l2_penalty", "overwrites total", m01.l2_overwrites_total, "only the last tensor counts"),
+    ("01-overfitting", "l2_penalty", "mean of squares", m01.l2_mean_of_squares, "the MEAN of the squares"),
+    ("01-overfitting", "l2_penalty", "norms", m01.l2_norms_not_squared, "not squared norms"),
+    ("01-overfitting", "l2_penalty", "indexes params", m01.l2_indexes_params, "object of type 'generator' has no len()"),
+    ("01-overfitting", "l2_penalty", "two passes", m01.l2_two_passes, "a generator can be iterated only once"),
+    ("01-overfitting", "l2_penalty", "shape (1,)", m01.l2_shape_one, "must be a 0-dimensional torch tensor"),
+    # l1_penalty
+    ("01-overfitting", "l1_penalty", "squares", m01.l1_squares, "that is L2; L1 adds up absolute values"),
+    ("01-overfitting", "l1_penalty", "squared sum", m01.l1_squared_sum, "L1 is not squared"),
+    ("01-overfitting", "l1_penalty", "no abs", m01.l1_no_abs, "take absolute values"),
+    ("01-overfitting", "l1_penalty", "item", m01.l1_item, "no gradient flows: did you call .detach(), .item() or numpy?"),
+    ("01-overfitting", "l1_penalty", "first tensor only", m01.l1_first_only, "only the first tensor counts"),
+    ("01-overfitting", "l1_penalty", "half", m01.l1_half, "there is no 0.5 in the L1 penalty"),
+    ("01-overfitting", "l1_penalty", "indexes params", m01.l1_indexes_params, "object of type 'generator' has no len()"),
+    # early_stopping_epoch
+    ("01-overfitting", "early_stopping_epoch", "global argmin", m01.es_global_argmin,
+     "the lowest loss of the whole run, ignoring patience"),
+    ("01-overfitting", "early_stopping_epoch", "one epoch late", m01.es_one_late, "you stop one epoch too late"),
+    ("01-overfitting", "early_stopping_epoch", "one epoch early", m01.es_one_early, "you stop one epoch too early"),
+    ("01-overfitting", "early_stopping_epoch", "stop epoch", m01.es_returns_stop_epoch,
+     "you returned the epoch where training stopped; return the best epoch"),
+    ("01-overfitting", "early_stopping_epoch", "tie improves", m01.es_tie_improves, "a tie counted as a new best"),
+    ("01-overfitting", "early_stopping_epoch", "one-based", m01.es_one_based, "epochs are counted from 0"),
+    ("01-overfitting", "early_stopping_epoch", "no ValueError", m01.es_no_value_error, "patience = 0 must raise ValueError"),
+    ("01-overfitting", "early_stopping_epoch", "float epoch", m01.es_float_epoch, "the epoch must be an int"),
+    ("01-overfitting", "early_stopping_epoch", "list only", m01.es_list_only, "has no attribute 'index'"),
     # chapter 04: dropout_forward
     ("04-scaling", "dropout_forward", "divides by p", m04.df_divides_by_p, "scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
     ("04-scaling", "dropout_forward", "no rescaling", m04.df_no_rescale, "scaled by 1 instead of 1/(1-p) = 1.25"),
@@ -287,7 +346,7 @@ class BackwardReturnsNone(torch.autograd.Function):
         grad_output * mask / (1 - ctx.p)
 
 
-@pytest.mark.parametrize("chapter,name", [g for g in graded("04-scaling") + graded("05-backprop")
+@pytest.mark.parametrize("chapter,name", [g for g in graded("01-overfitting") + graded("04-scaling") + graded("05-backprop")
                                           if g[1] != "DropoutFunction"])
 def test_a_function_returning_none_is_told_to_return(chapter, name):
     output = run_visible(chapter, name, returns_none)

@@ -55,3 +55,8 @@ def test_the_solution_passes_its_checks():
 def test_each_mistake_is_named(phrase):
     out = _run_check(MISTAKES[phrase])
     assert "self-checks failed" in out and phrase in out, out
+
+
+def test_a_missing_return_is_named():
+    out = _run_check(lambda f, x, p: None)
+    assert "did you forget `return`?" in out, out
