@@ -229,17 +229,21 @@ def activation_summary(nets, unit_bins=np.linspace(0, 3, 31), act_bins=np.linspa
     unit moves between W1 and W2); ``unit_hist`` (P, S, len(unit_bins) - 1), the density
     of the live units' mean activations; ``act_hist`` (P, S, len(act_bins) - 1), the
     density of the positive activations (the zeros are counted by ``frac_inactive``);
-    ``frac_above`` (P, S), the fraction of activations above ``act_bins[-1]``.
+    ``frac_above`` (P, S), the fraction of activations above ``act_bins[-1]``; and, over
+    live units, ``pre_mean`` (P, S), the mean pre-activation W1 x + b1 over images and
+    units, and ``pre_spread`` (P, S), the mean over units of its standard deviation over
+    the images.
     """
     Xh, _ = _heldout()
     with _one_thread():
-        _, h = _pre_and_hidden(nets, Xh)
+        z, h = _pre_and_hidden(nets, Xh)
         live = _live(h).numpy()
-        h = h.numpy()
+        h, z = h.numpy(), z.numpy()
     W2 = np.asarray(nets["W2"])
     P, S = h.shape[:2]
     out = {k: np.zeros((P, S)) for k in ("frac_inactive", "frac_inactive_live", "n_dead", "mean_activation",
-                                          "unit_mean_median", "out_weight", "contribution", "frac_above")}
+                                          "unit_mean_median", "out_weight", "contribution", "frac_above",
+                                          "pre_mean", "pre_spread")}
     out["unit_hist"] = np.zeros((P, S, len(unit_bins) - 1))
     out["act_hist"] = np.zeros((P, S, len(act_bins) - 1))
     for i, s in np.ndindex(P, S):
@@ -257,8 +261,18 @@ def activation_summary(nets, unit_bins=np.linspace(0, 3, 31), act_bins=np.linspa
         pos = a[a > 0]
         out["act_hist"][i, s] = np.histogram(pos, bins=act_bins)[0] / pos.size / np.diff(act_bins)
         out["frac_above"][i, s] = (a > act_bins[-1]).mean()
+        out["pre_mean"][i, s] = z[i, s][:, lv].mean()
+        out["pre_spread"][i, s] = z[i, s][:, lv].std(axis=0).mean()
     out["unit_bins"], out["act_bins"] = np.asarray(unit_bins), np.asarray(act_bins)
     return out
+
+
+def _mean_ce(logits, y):
+    """Mean cross-entropy (nats) over the images of every network: logits (P, S, N, C) -> (P, S)."""
+    import torch.nn.functional as F
+
+    P, S, N, C = logits.shape
+    return F.cross_entropy(logits.reshape(-1, C), y.repeat(P * S), reduction="none").reshape(P, S, N).mean(-1)
 
 
 # --------------------------------------------------------------------------------------
@@ -288,10 +302,12 @@ def importance_summary(nets, ks=(0, 1, 2, 4, 8, 16, 32, 64), n_random: int = 20,
         logits = h @ W2 + b2[:, :, None, :]
         full = (logits.argmax(-1) == y).float().mean(-1)                    # (P, S)
         P, S, N, H = h.shape
-        imp = torch.zeros(P, S, H)
+        full_loss = _mean_ce(logits, y)
+        imp, loss_imp = torch.zeros(P, S, H), torch.zeros(P, S, H)
         for j in range(H):  # remove unit j's contribution h_j * W2[j] from the logits
             lj = logits - h[..., j:j + 1] * W2[:, :, None, j, :]
             imp[..., j] = full - (lj.argmax(-1) == y).float().mean(-1)
+            loss_imp[..., j] = _mean_ce(lj, y) - full_loss
         order = torch.argsort(imp, dim=-1, descending=True)
         gen = torch.Generator().manual_seed(seed)
         rand = torch.argsort(torch.rand(n_random, P, S, H, generator=gen), dim=-1)
@@ -305,8 +321,12 @@ def importance_summary(nets, ks=(0, 1, 2, 4, 8, 16, 32, 64), n_random: int = 20,
         ordered = torch.stack([acc_without(order, int(k)) for k in ks], dim=-1)
         randoms = torch.stack([torch.stack([acc_without(rand[r], int(k)) for k in ks], dim=-1)
                                for r in range(n_random)]).mean(0)
-    imp = imp.numpy()
-    return {"full_acc": full.numpy(), "sorted": -np.sort(-imp, axis=-1), "top": imp.max(-1),
+    imp, loss_imp = imp.numpy(), loss_imp.numpy()
+    loss_sorted = -np.sort(-loss_imp, axis=-1)
+    pos = np.clip(loss_sorted, 0, None)
+    return {"full_acc": full.numpy(), "full_loss": full_loss.numpy(), "loss_sorted": loss_sorted,
+            "loss_top10_share": pos[..., :10].sum(-1) / pos.sum(-1),
+            "sorted": -np.sort(-imp, axis=-1), "top": imp.max(-1),
             "total": imp.sum(-1), "n_positive": (imp > 0).sum(-1), "n_negative": (imp < 0).sum(-1),
             "n_zero": (imp == 0).sum(-1), "ordered": ordered.numpy(), "random": randoms.numpy(), "ks": ks,
             "n_images": len(yh)}
@@ -355,9 +375,7 @@ def deletion_curves(nets, fractions=FRACTIONS, n_repeats: int = 20, seed: int = 
                     logits = kept * scale + b2[:, :, None, :]
                     res[name] = logits.argmax(-1)
                     rows["acc" + name] += (res[name] == y).float().mean(-1) / n_repeats
-                    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(P * S),
-                                         reduction="none")
-                    rows["loss" + name] += ce.reshape(P, S, N).mean(-1) / n_repeats
+                    rows["loss" + name] += _mean_ce(logits, y) / n_repeats
                 accs.append((res[""] == y).float().mean(-1))
                 rows["changed"] += (res[""] != res["_rescaled"]).float().mean(-1) / n_repeats
             for key, v in rows.items():
@@ -389,7 +407,12 @@ def feature_summary(nets, seed_index: int = 0, n_units: int = 8) -> dict:
     correlation between the weights of horizontally or vertically neighbouring pixels
     (over pixels that vary in the training images: 0 for noise, near 1 for smooth
     strokes), ``smoothness_init`` (S,) the same at initialisation, and ``moved``, the
-    mean over live units of ||w - w_init|| / ||w_init||.
+    mean over live units of ||w - w_init|| / ||w_init||. ``same_unit`` (P, S): the mean
+    over units live in both networks of the correlation (over the 64 pixels) between a
+    unit's final weights and the same unit's final weights in the network of the same
+    seed trained with ``p_values[0]`` (no dropout); ``other_unit`` (P, S), the same with
+    every unit paired with the next live unit instead (a baseline for unrelated features);
+    ``init_corr`` (P, S), the correlation of a unit's final weights with its own start.
     """
     from dropout_lab.data import load_digits_split
 
@@ -413,9 +436,75 @@ def feature_summary(nets, seed_index: int = 0, n_units: int = 8) -> dict:
         sm[i, s] = smooth(W1[i, s], lv)
         mv[i, s] = np.mean(np.linalg.norm(W1[i, s][:, lv] - W0[s][:, lv], axis=0)
                            / np.linalg.norm(W0[s][:, lv], axis=0))
+    def corr(a, b):
+        a, b = a - a.mean(0), b - b.mean(0)
+        return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
+
+    same, other, init = np.zeros((P, S)), np.zeros((P, S)), np.zeros((P, S))
+    for i, s in np.ndindex(P, S):
+        lv = np.flatnonzero(live[0, s] & live[i, s])
+        same[i, s] = corr(W1[0, s][:, lv], W1[i, s][:, lv]).mean()
+        other[i, s] = corr(W1[0, s][:, lv], W1[i, s][:, np.roll(lv, 1)]).mean()
+        init[i, s] = corr(W0[s][:, live[i, s]], W1[i, s][:, live[i, s]]).mean()
     both = live[:, seed_index].all(axis=0)
     units = np.flatnonzero(both)[:n_units]
     return {"units": units, "images": W1[:, seed_index][:, :, units].transpose(0, 2, 1).reshape(P, -1, 8, 8),
             "init": W0[seed_index][:, units].T.reshape(-1, 8, 8), "smoothness": sm,
             "smoothness_init": np.array([smooth(W0[s], np.ones(W0.shape[-1], bool)) for s in range(S)]),
-            "moved": mv, "n_live_pixels": int(live_px.sum())}
+            "moved": mv, "n_live_pixels": int(live_px.sum()), "same_unit": same, "other_unit": other,
+            "init_corr": init}
+
+
+# --------------------------------------------------------------------------------------
+# 6. Why deletion hurts some networks more: margin against the spread of contributions
+# --------------------------------------------------------------------------------------
+
+def margin_spread_summary(nets, fractions=(0.25, 0.5, 0.75), bins=np.linspace(-1, 7, 41)) -> dict:
+    """The margin-to-spread ratio of every held-out image, and what it predicts.
+
+    For an image with label y, let c be the wrong class with the largest logit of the full
+    network. Unit j contributes v_j = h_j (W2[j, y] - W2[j, c]) to the margin
+    z_y - z_c = sum_j v_j + (b2[y] - b2[c]). The ratio is
+    rho = sum_j v_j / sqrt(H * var_j(v_j)) = sqrt(H) * mean(v) / std(v): large when the margin
+    is carried by many similar contributions, small when a few large ones (or large ones
+    of opposite signs) make it up.
+
+    Deleting k = round(f H) units drawn without replacement gives a margin with mean
+    (1 - k/H) sum_j v_j + (b2[y] - b2[c]) and variance k (H - k) / (H - 1) var_j(v_j)
+    (exact moments); ``predicted`` (P, S, len(fractions)) is the mean over images of the
+    normal approximation Phi(mean / sd) of the chance that y still beats c (it ignores the
+    other eight classes, so it is an upper bound in spirit, not a prediction to trust at
+    large f). Returns ``rho_median`` (P, S), ``rho_hist`` (P, S, len(bins) - 1) (density
+    over the correctly classified images), ``bins``, ``predicted`` and ``fractions``.
+    """
+    from scipy.stats import norm
+
+    Xh, yh = _heldout()
+    W2, b2 = np.asarray(nets["W2"]), np.asarray(nets["b2"])
+    with _one_thread():
+        _, h = _pre_and_hidden(nets, Xh)
+        h = h.numpy().astype(np.float64)
+    P, S, N, H = h.shape
+    fractions = np.asarray(fractions, dtype=float)
+    rows = np.arange(N)
+    out = {"rho_median": np.zeros((P, S)), "rho_hist": np.zeros((P, S, len(bins) - 1)),
+           "predicted": np.zeros((P, S, len(fractions)))}
+    for i, s in np.ndindex(P, S):
+        logits = h[i, s] @ W2[i, s] + b2[i, s]
+        wrong = logits.copy()
+        wrong[rows, yh] = -np.inf
+        c = wrong.argmax(1)
+        v = h[i, s] * (W2[i, s][:, yh] - W2[i, s][:, c]).T                      # (N, H)
+        db = b2[i, s][yh] - b2[i, s][c]
+        sd = v.std(axis=1)
+        rho = v.sum(1) / np.sqrt(H * sd ** 2)
+        correct = logits.argmax(1) == yh
+        out["rho_median"][i, s] = np.median(rho)
+        out["rho_hist"][i, s] = np.histogram(rho[correct], bins=bins, density=True)[0]
+        for f_i, f in enumerate(fractions):
+            k = int(round(f * H))
+            mean = (1 - k / H) * v.sum(1) + db
+            spread = np.sqrt(k * (H - k) / (H - 1)) * sd
+            out["predicted"][i, s, f_i] = norm.cdf(mean / spread).mean()
+    out["bins"], out["fractions"] = np.asarray(bins), fractions
+    return out
