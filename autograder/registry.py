@@ -12,6 +12,7 @@ from dataclasses import dataclass
 #: assignment id (folder name) -> module suffix shared by probes, reference and checks.
 CHAPTER_MODULES = {
     "01-overfitting": "ch01_overfitting",
+    "02-ensembles": "ch02_ensembles",
     "04-scaling": "ch04_scaling",
     "05-backprop": "ch05_backprop",
 }

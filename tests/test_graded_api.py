@@ -10,7 +10,7 @@ import pytest
 from autograder.nbgrader_setup import CHAPTERS, SOLUTIONS
 from autograder.registry import CHAPTER_MODULES, graded_functions
 
-#: COURSE_SPEC.md, sections 01, 04 and 05: grade_id -> signature (methods for classes).
+#: COURSE_SPEC.md, sections 01, 02, 04 and 05: grade_id -> signature (methods for classes).
 SPEC = {
     "01-overfitting": {
         "polynomial_features": "(x, degree)",
@@ -18,6 +18,14 @@ SPEC = {
         "l2_penalty": "(params, weight_decay)",
         "l1_penalty": "(params, strength)",
         "early_stopping_epoch": "(val_losses, patience)",
+    },
+    "02-ensembles": {
+        "ensemble_variance": "(sigma2, rho, k)",
+        "bootstrap_indices": "(n, rng)",
+        "enumerate_masks": "(n)",
+        "mask_probabilities": "(masks, p)",
+        "exact_dropout_ensemble": "(X, params, p)",
+        "mc_dropout_average": "(X, params, p, n_samples, rng)",
     },
     "04-scaling": {
         "dropout_forward": "(x, p, rng, training=True)",
@@ -37,7 +45,7 @@ SPEC = {
 
 #: Exercises with a solution cell but no points (visible self-checks only): not part of the
 #: fixed graded API, listed so that an accidental one is noticed.
-UNGRADED = {"01-overfitting": {}, "04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
+UNGRADED = {"01-overfitting": {}, "02-ensembles": {}, "04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
 
 
 def _signature(node):

@@ -14,6 +14,7 @@ from autograder.checks.base import NONE_MESSAGE
 from autograder.registry import graded_functions
 from autograder.scoring import STUB_MESSAGE, score_function_in_process
 from tests.corpus import ch01_overfitting_mutants as m01
+from tests.corpus import ch02_ensembles_mutants as m02
 from tests.corpus import ch04_scaling_mutants as m04
 from tests.corpus import ch05_backprop_mutants as m05
 
@@ -51,6 +52,46 @@ NAMED = [
     ("early_stopping_epoch", m01.es_one_early, ["you stop one epoch too early"]),
     ("early_stopping_epoch", m01.es_tie_improves, ["a loss EQUAL to the best so far is not a new best"]),
     ("early_stopping_epoch", m01.es_one_based, ["your epochs are counted from 1"]),
+    # chapter 02: the variance of an average, bootstrap, masks, the two means, Monte Carlo
+    ("ensemble_variance", m02.ev_independent,
+     ["with sigma2=2.0, rho=0.3, k=5 your variance is 0.4", "an average of k INDEPENDENT members"]),
+    ("ensemble_variance", m02.ev_swapped, ["your variance is 1.52", "rho and 1 - rho are swapped"]),
+    ("ensemble_variance", m02.ev_k_squared, ["shrinks like 1/k**2"]),
+    ("ensemble_variance", m02.ev_variance_of_sum, ["the variance of the SUM of the k members"]),
+    ("ensemble_variance", m02.ev_list, ["a list or tuple holding it"]),
+    ("bootstrap_indices", m02.bi_permutation, ["all 1000 of your indices are distinct", "WITHOUT replacement"]),
+    ("bootstrap_indices", m02.bi_range_n_minus_1, ["index n-1 = 4 was drawn 0 times", "upper bound is exclusive"]),
+    ("bootstrap_indices", m02.bi_one_based, ["your indices run from 1 to n = 1000: Python counts from 0"]),
+    ("bootstrap_indices", m02.bi_fixed_seed, ["generators of different seeds returned the same sample"]),
+    ("bootstrap_indices", m02.bi_global_random, ["ignores the rng"]),
+    ("bootstrap_indices", m02.bi_floats, ["indices must be integers"]),
+    ("enumerate_masks", m02.em_no_all_zero, ["the all-zero mask (every unit dropped) is missing"]),
+    ("enumerate_masks", m02.em_no_all_ones, ["the all-ones mask (every unit kept) is missing"]),
+    ("enumerate_masks", m02.em_random_rows, ["repeat an earlier row", "masks are missing"]),
+    ("enumerate_masks", m02.em_half_kept, ["every one of your masks keeps exactly 1 of the 3 units"]),
+    ("enumerate_masks", m02.em_transposed, ["your array is transposed"]),
+    ("mask_probabilities", m02.mp_p_is_keep,
+     ["you used p as the probability of KEEPING", "has probability (1-p)**4 = 0.41, not p**4 = 0.0016"]),
+    ("mask_probabilities", m02.mp_no_dropped_factor, ["the factor p of each DROPPED unit is missing"]),
+    ("mask_probabilities", m02.mp_binomial, ["a binomial coefficient"]),
+    ("mask_probabilities", m02.mp_normalised_over_rows, ["you divided by the sum over the rows you were given"]),
+    ("exact_dropout_ensemble", m02.ex_geo_not_renormalised, ["your geo is not renormalised"]),
+    ("exact_dropout_ensemble", m02.ex_arith_from_logits, ["your arith is the NORMALISED GEOMETRIC mean"]),
+    ("exact_dropout_ensemble", m02.ex_unweighted, ["you gave every mask the same weight 1/2**H"]),
+    ("exact_dropout_ensemble", m02.ex_p_is_keep, ["read p as the probability of KEEPING a unit"]),
+    ("exact_dropout_ensemble", m02.ex_no_inverted_scaling, ["not scaled by 1/(1-p) = 1.25"]),
+    ("exact_dropout_ensemble", m02.ex_swapped, ["you return (geo, arith)"]),
+    ("exact_dropout_ensemble", m02.ex_geo_log, ["the LOG of the geometric mean"]),
+    ("mc_dropout_average", m02.mc_no_rescale, ["not scaled by 1/(1-p) = 1.43 (p = 0.3)"]),
+    ("mc_dropout_average", m02.mc_divides_by_p, ["scaled by 1/p = 3.33 instead of 1/(1-p) = 1.43"]),
+    ("mc_dropout_average", m02.mc_logits_then_softmax, ["you averaged logits, then took one softmax"]),
+    ("mc_dropout_average", m02.mc_one_mask_reused, ["the softmax output of a SINGLE mask"]),
+    ("mc_dropout_average", m02.mc_ignores_n_samples, ["the softmax output of a SINGLE mask"]),
+    ("mc_dropout_average", m02.mc_p_is_keep_rate, ["keep each hidden unit with probability p = 0.2 instead of 1-p = 0.8"]),
+    ("mc_dropout_average", m02.mc_weight_scaled, ["the full (weight-scaled) network's softmax output"]),
+    ("mc_dropout_average", m02.mc_exact, ["the EXACT average over all masks"]),
+    ("mc_dropout_average", m02.mc_sum_not_mean, ["you added the 2 softmax outputs; divide by n_samples"]),
+    ("mc_dropout_average", m02.mc_fixed_seed, ["ignores rng"]),
     # chapter 04: the scaling
     ("dropout_forward", m04.df_divides_by_p,
      ["kept values are scaled by 1/p = 5.0 instead of 1/(1-p) = 1.25: p is the probability of dropping"]),
@@ -144,7 +185,7 @@ DEGENERATE = [re.compile(r"(by|=|about) (inf|nan)\b", re.I), re.compile(r"with p
 
 def _mutants():
     return [pytest.param(grade_id, fn, id=f"{grade_id}-{label}")
-            for module in (m01, m04, m05) for grade_id, rows in module.MUTANTS.items()
+            for module in (m01, m02, m04, m05) for grade_id, rows in module.MUTANTS.items()
             for label, fn, _ in rows if grade_id in graded_functions()]
 
 

@@ -31,14 +31,16 @@ import torch  # noqa: E402
 
 from autograder.nbgrader_setup import SOLUTIONS  # noqa: E402
 from autograder.reference import ch01_overfitting as ref01  # noqa: E402
+from autograder.reference import ch02_ensembles as ref02  # noqa: E402
 from autograder.reference import ch04_scaling as ref04  # noqa: E402
 from autograder.reference import ch05_backprop as ref05  # noqa: E402
 from tests.corpus import ch01_overfitting_mutants as m01  # noqa: E402
+from tests.corpus import ch02_ensembles_mutants as m02  # noqa: E402
 from tests.corpus import ch04_scaling_mutants as m04  # noqa: E402
 from tests.corpus import ch05_backprop_mutants as m05  # noqa: E402
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
-CHAPTERS = {"01-overfitting": ref01, "04-scaling": ref04, "05-backprop": ref05}
+CHAPTERS = {"01-overfitting": ref01, "02-ensembles": ref02, "04-scaling": ref04, "05-backprop": ref05}
 SUMMARY = re.compile(r"^(?P<name>\w+): (?:all (?P<all>\d+) self-checks passed"
                      r"|(?P<failed>\d+) of (?P<total>\d+) self-checks failed"
                      r"|not implemented yet .*: 0 of (?P<stub>\d+) self-checks passed)", re.M)
@@ -119,7 +121,7 @@ def summary(output: str, name: str) -> tuple[int, int]:
 
 # -- (a) the reference passes everything ------------------------------------------------
 
-@pytest.mark.parametrize("chapter,name", graded("01-overfitting") + graded("04-scaling") + graded("05-backprop"))
+@pytest.mark.parametrize("chapter,name", graded("01-overfitting") + graded("02-ensembles") + graded("04-scaling") + graded("05-backprop"))
 def test_reference_passes_every_visible_check(chapter, name):
     output = run_visible(chapter, name, getattr(CHAPTERS[chapter], name))
     n = n_checks(notebook(chapter)[1][name])
@@ -141,6 +143,14 @@ def test_visible_checks_do_not_print_the_derived_formulas():
     for name in ("dropout_moments", "mc_moments"):
         src = visible[name].replace(" ", "")
         assert "p/(1-p)" not in src and "x**2*" not in src, name
+
+
+def test_chapter_02_visible_checks_do_not_print_the_variance_formula():
+    """The variance of a correlated average is derived by the student: the visible
+    cell gives numbers only."""
+    src = notebook("02-ensembles")[1]["ensemble_variance"].replace(" ", "")
+    for piece in ("rho*sigma2", "(1-rho)", "sigma2/k", "rho)*sigma2"):
+        assert piece not in src, piece
 
 
 # -- (b) each central mistake fails a visible check with a sentence naming it -------------
@@ -196,6 +206,67 @@ MISTAKES = [
     ("01-overfitting", "early_stopping_epoch", "no ValueError", m01.es_no_value_error, "patience = 0 must raise ValueError"),
     ("01-overfitting", "early_stopping_epoch", "float epoch", m01.es_float_epoch, "the epoch must be an int"),
     ("01-overfitting", "early_stopping_epoch", "list only", m01.es_list_only, "has no attribute 'index'"),
+    # chapter 02: ensemble_variance
+    ("02-ensembles", "ensemble_variance", "independent members", m02.ev_independent,
+     "the variance of an average of INDEPENDENT members"),
+    ("02-ensembles", "ensemble_variance", "rho swapped", m02.ev_swapped, "rho and 1 - rho are swapped"),
+    ("02-ensembles", "ensemble_variance", "k squared", m02.ev_k_squared, "shrinks like 1/k**2"),
+    ("02-ensembles", "ensemble_variance", "variance of the sum", m02.ev_variance_of_sum, "the variance of the SUM"),
+    ("02-ensembles", "ensemble_variance", "Var(sum)/k", m02.ev_divided_by_k_once, "that is Var(sum) / k"),
+    ("02-ensembles", "ensemble_variance", "standard deviation", m02.ev_standard_deviation, "should be 0.88"),
+    ("02-ensembles", "ensemble_variance", "array of one", m02.ev_array, "must return a single float"),
+    # bootstrap_indices
+    ("02-ensembles", "bootstrap_indices", "permutation", m02.bi_permutation, "that is a permutation"),
+    ("02-ensembles", "bootstrap_indices", "without replacement", m02.bi_choice_without_replacement,
+     "that is a permutation"),
+    ("02-ensembles", "bootstrap_indices", "range(n - 1)", m02.bi_range_n_minus_1, "the index 4 = n-1 was never drawn"),
+    ("02-ensembles", "bootstrap_indices", "one-based", m02.bi_one_based, "Python counts from 0"),
+    ("02-ensembles", "bootstrap_indices", "half the data", m02.bi_half_the_data, "about 1 - 1/e = 63%"),
+    ("02-ensembles", "bootstrap_indices", "fixed seed", m02.bi_fixed_seed, "returned the same sample"),
+    ("02-ensembles", "bootstrap_indices", "global random", m02.bi_global_random, "never from np.random"),
+    ("02-ensembles", "bootstrap_indices", "float indices", m02.bi_floats, "indices must be integers"),
+    # enumerate_masks
+    ("02-ensembles", "enumerate_masks", "no all-zero row", m02.em_no_all_zero, "the all-zero mask (every unit dropped)"),
+    ("02-ensembles", "enumerate_masks", "no all-ones row", m02.em_no_all_ones, "the all-ones mask (every unit kept)"),
+    ("02-ensembles", "enumerate_masks", "random rows", m02.em_random_rows, "some masks appear twice"),
+    ("02-ensembles", "enumerate_masks", "half kept", m02.em_half_kept, "must have shape (2**3, 3) = (8, 3)"),
+    ("02-ensembles", "enumerate_masks", "transposed", m02.em_transposed, "transposed?"),
+    ("02-ensembles", "enumerate_masks", "uint8 wraps", m02.em_uint8_unpackbits, "1024 different rows"),
+    # mask_probabilities
+    ("02-ensembles", "mask_probabilities", "p is keep", m02.mp_p_is_keep, "you used p as the probability of KEEPING"),
+    ("02-ensembles", "mask_probabilities", "no dropped factor", m02.mp_no_dropped_factor,
+     "the factor p of each DROPPED unit is missing"),
+    ("02-ensembles", "mask_probabilities", "binomial", m02.mp_binomial, "a binomial coefficient"),
+    ("02-ensembles", "mask_probabilities", "uniform", m02.mp_uniform, "only right for p = 0.5"),
+    ("02-ensembles", "mask_probabilities", "normalised over rows", m02.mp_normalised_over_rows,
+     "should be [0.512, 0.008, 0.128]"),
+    ("02-ensembles", "mask_probabilities", "NaN at p = 0", m02.mp_nan_at_p0, "mask_probabilities(masks, 0.0) should be"),
+    ("02-ensembles", "mask_probabilities", "in place", m02.mp_in_place, "changed masks in place"),
+    # exact_dropout_ensemble
+    ("02-ensembles", "exact_dropout_ensemble", "geo not renormalised", m02.ex_geo_not_renormalised,
+     "your geometric mean is not renormalised"),
+    ("02-ensembles", "exact_dropout_ensemble", "arith from logits", m02.ex_arith_from_logits,
+     "did you average the logits instead of the softmax outputs?"),
+    ("02-ensembles", "exact_dropout_ensemble", "unweighted", m02.ex_unweighted, "every mask got the same weight"),
+    ("02-ensembles", "exact_dropout_ensemble", "p is keep", m02.ex_p_is_keep, "use p as the probability of keeping"),
+    ("02-ensembles", "exact_dropout_ensemble", "no inverted scaling", m02.ex_no_inverted_scaling,
+     "kept hidden units are not divided by 1 - p"),
+    ("02-ensembles", "exact_dropout_ensemble", "swapped", m02.ex_swapped, "that is the GEOMETRIC mean"),
+    ("02-ensembles", "exact_dropout_ensemble", "geo unweighted", m02.ex_geo_unweighted, "every mask got the same weight"),
+    ("02-ensembles", "exact_dropout_ensemble", "in place", m02.ex_in_place, "changed X or params in place"),
+    # mc_dropout_average
+    ("02-ensembles", "mc_dropout_average", "no 1/(1-p)", m02.mc_no_rescale, "NOT divided by 1 - p = 0.8"),
+    ("02-ensembles", "mc_dropout_average", "logits then softmax", m02.mc_logits_then_softmax,
+     "did you average logits and take one softmax?"),
+    ("02-ensembles", "mc_dropout_average", "one mask reused", m02.mc_one_mask_reused, "the output of ONE masked network"),
+    ("02-ensembles", "mc_dropout_average", "n_samples ignored", m02.mc_ignores_n_samples,
+     "the output of ONE masked network"),
+    ("02-ensembles", "mc_dropout_average", "weight-scaled", m02.mc_weight_scaled, "no mask at all"),
+    ("02-ensembles", "mc_dropout_average", "exact average", m02.mc_exact, "with n_samples = 1 each row must be"),
+    ("02-ensembles", "mc_dropout_average", "sum not mean", m02.mc_sum_not_mean, "so it sums to 1"),
+    ("02-ensembles", "mc_dropout_average", "p is keep rate", m02.mc_p_is_keep_rate, "should be within 0.01"),
+    ("02-ensembles", "mc_dropout_average", "fixed seed", m02.mc_fixed_seed, "gave the same average"),
+    ("02-ensembles", "mc_dropout_average", "global random", m02.mc_global_random, "never from np.random"),
     # chapter 04: dropout_forward
     ("04-scaling", "dropout_forward", "divides by p", m04.df_divides_by_p, "scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
     ("04-scaling", "dropout_forward", "no rescaling", m04.df_no_rescale, "scaled by 1 instead of 1/(1-p) = 1.25"),
@@ -346,7 +417,7 @@ class BackwardReturnsNone(torch.autograd.Function):
         grad_output * mask / (1 - ctx.p)
 
 
-@pytest.mark.parametrize("chapter,name", [g for g in graded("01-overfitting") + graded("04-scaling") + graded("05-backprop")
+@pytest.mark.parametrize("chapter,name", [g for g in graded("01-overfitting") + graded("02-ensembles") + graded("04-scaling") + graded("05-backprop")
                                           if g[1] != "DropoutFunction"])
 def test_a_function_returning_none_is_told_to_return(chapter, name):
     output = run_visible(chapter, name, returns_none)
