@@ -13,6 +13,7 @@ from dataclasses import dataclass
 CHAPTER_MODULES = {
     "01-overfitting": "ch01_overfitting",
     "02-ensembles": "ch02_ensembles",
+    "03-coadaptation": "ch03_coadaptation",
     "04-scaling": "ch04_scaling",
     "05-backprop": "ch05_backprop",
 }

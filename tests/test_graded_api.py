@@ -10,7 +10,7 @@ import pytest
 from autograder.nbgrader_setup import CHAPTERS, SOLUTIONS
 from autograder.registry import CHAPTER_MODULES, graded_functions
 
-#: COURSE_SPEC.md, sections 01, 02, 04 and 05: grade_id -> signature (methods for classes).
+#: COURSE_SPEC.md, sections 01 to 05: grade_id -> signature (methods for classes).
 SPEC = {
     "01-overfitting": {
         "polynomial_features": "(x, degree)",
@@ -26,6 +26,12 @@ SPEC = {
         "mask_probabilities": "(masks, p)",
         "exact_dropout_ensemble": "(X, params, p)",
         "mc_dropout_average": "(X, params, p, n_samples, rng)",
+    },
+    "03-coadaptation": {
+        "mean_abs_correlation": "(H)",
+        "fraction_inactive": "(H)",
+        "ablation_importance": "(X, y, params)",
+        "random_deletion_accuracy": "(X, y, params, fraction, n_repeats, rng)",
     },
     "04-scaling": {
         "dropout_forward": "(x, p, rng, training=True)",
@@ -45,7 +51,7 @@ SPEC = {
 
 #: Exercises with a solution cell but no points (visible self-checks only): not part of the
 #: fixed graded API, listed so that an accidental one is noticed.
-UNGRADED = {"01-overfitting": {}, "02-ensembles": {}, "04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
+UNGRADED = {"01-overfitting": {}, "02-ensembles": {}, "03-coadaptation": {}, "04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
 
 
 def _signature(node):

@@ -15,6 +15,7 @@ from autograder.registry import graded_functions
 from autograder.scoring import STUB_MESSAGE, score_function_in_process
 from tests.corpus import ch01_overfitting_mutants as m01
 from tests.corpus import ch02_ensembles_mutants as m02
+from tests.corpus import ch03_coadaptation_mutants as m03
 from tests.corpus import ch04_scaling_mutants as m04
 from tests.corpus import ch05_backprop_mutants as m05
 
@@ -92,6 +93,41 @@ NAMED = [
     ("mc_dropout_average", m02.mc_exact, ["the EXACT average over all masks"]),
     ("mc_dropout_average", m02.mc_sum_not_mean, ["you added the 2 softmax outputs; divide by n_samples"]),
     ("mc_dropout_average", m02.mc_fixed_seed, ["ignores rng"]),
+    # chapter 03: correlation, sparsity, ablation, random deletion
+    ("mean_abs_correlation", m03.mac_diagonal_included, ["your mean includes the diagonal of the correlation matrix"]),
+    ("mean_abs_correlation", m03.mac_signed, ["you averaged the SIGNED correlations"]),
+    ("mean_abs_correlation", m03.mac_rows, ["you correlated the ROWS (inputs) instead of the COLUMNS (units)"]),
+    ("mean_abs_correlation", m03.mac_covariance, ["the mean absolute COVARIANCE"]),
+    ("mean_abs_correlation", m03.mac_constant_nan, ["your result is NaN", "Leave constant columns out"]),
+    ("mean_abs_correlation", m03.mac_constant_as_zero, ["you counted the pairs with a constant column as correlation 0"]),
+    ("mean_abs_correlation", m03.mac_only_zero_columns, ["Test for zero variance, not for zeros"]),
+    ("mean_abs_correlation", m03.mac_few_not_zero, ["there is no pair of non-constant columns to average: return 0.0"]),
+    ("mean_abs_correlation", m03.mac_in_place, ["your function changed H in place"]),
+    ("fraction_inactive", m03.fi_strictly_negative, ["you counted only the entries < 0"]),
+    ("fraction_inactive", m03.fi_only_zeros, ["you counted only the entries == 0"]),
+    ("fraction_inactive", m03.fi_active, ["the fraction of ACTIVE entries"]),
+    ("fraction_inactive", m03.fi_per_unit, ["fraction_inactive returns ONE number", "one per unit"]),
+    ("fraction_inactive", m03.fi_count, ["that is the NUMBER of inactive entries"]),
+    ("fraction_inactive", m03.fi_dead_units, ["units inactive on EVERY input (dead units)"]),
+    ("ablation_importance", m03.ai_sign_flipped, ["the sign is flipped"]),
+    ("ablation_importance", m03.ai_rescaled, ["you rescaled the other units (by H/(H-1) = 1.2)"]),
+    ("ablation_importance", m03.ai_input_ablation, ["one per INPUT"]),
+    ("ablation_importance", m03.ai_w1_column_only, ["it still outputs relu(b1[j])"]),
+    ("ablation_importance", m03.ai_accumulates, ["your ablations accumulate"]),
+    ("ablation_importance", m03.ai_accuracies, ["you returned the accuracies of the ablated networks"]),
+    ("ablation_importance", m03.ai_in_place_left_zeroed, ["your function changed params in place"]),
+    ("random_deletion_accuracy", m03.rd_with_replacement, ["fewer than k = 4 DISTINCT units", "WITH replacement"]),
+    ("random_deletion_accuracy", m03.rd_integers, ["WITH replacement"]),
+    ("random_deletion_accuracy", m03.rd_rescaled, ["your survivors seem to be rescaled", "1/(1-fraction) = 2.0"]),
+    ("random_deletion_accuracy", m03.rd_fixed_set, ["the accuracy of a SINGLE deleted set"]),
+    ("random_deletion_accuracy", m03.rd_ignores_n_repeats, ["the accuracy of a SINGLE deleted set"]),
+    ("random_deletion_accuracy", m03.rd_floor, ["fraction * H = 3.6: you deleted int(3.6) = 3 units"]),
+    ("random_deletion_accuracy", m03.rd_keep_fraction, ["you deleted round((1 - fraction) * H) = 6 units"]),
+    ("random_deletion_accuracy", m03.rd_fixed_seed, ["deleted the same 4 units"]),
+    ("random_deletion_accuracy", m03.rd_first_k, ["deleted the same 4 units"]),
+    ("random_deletion_accuracy", m03.rd_global_random, ["ignores the rng"]),
+    ("random_deletion_accuracy", m03.rd_sum_not_mean, ["you return the SUM of the accuracies"]),
+    ("random_deletion_accuracy", m03.rd_percent, ["a percentage?"]),
     # chapter 04: the scaling
     ("dropout_forward", m04.df_divides_by_p,
      ["kept values are scaled by 1/p = 5.0 instead of 1/(1-p) = 1.25: p is the probability of dropping"]),
@@ -185,7 +221,7 @@ DEGENERATE = [re.compile(r"(by|=|about) (inf|nan)\b", re.I), re.compile(r"with p
 
 def _mutants():
     return [pytest.param(grade_id, fn, id=f"{grade_id}-{label}")
-            for module in (m01, m02, m04, m05) for grade_id, rows in module.MUTANTS.items()
+            for module in (m01, m02, m03, m04, m05) for grade_id, rows in module.MUTANTS.items()
             for label, fn, _ in rows if grade_id in graded_functions()]
 
 

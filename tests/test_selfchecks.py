@@ -32,15 +32,18 @@ import torch  # noqa: E402
 from autograder.nbgrader_setup import SOLUTIONS  # noqa: E402
 from autograder.reference import ch01_overfitting as ref01  # noqa: E402
 from autograder.reference import ch02_ensembles as ref02  # noqa: E402
+from autograder.reference import ch03_coadaptation as ref03  # noqa: E402
 from autograder.reference import ch04_scaling as ref04  # noqa: E402
 from autograder.reference import ch05_backprop as ref05  # noqa: E402
 from tests.corpus import ch01_overfitting_mutants as m01  # noqa: E402
 from tests.corpus import ch02_ensembles_mutants as m02  # noqa: E402
+from tests.corpus import ch03_coadaptation_mutants as m03  # noqa: E402
 from tests.corpus import ch04_scaling_mutants as m04  # noqa: E402
 from tests.corpus import ch05_backprop_mutants as m05  # noqa: E402
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
-CHAPTERS = {"01-overfitting": ref01, "02-ensembles": ref02, "04-scaling": ref04, "05-backprop": ref05}
+CHAPTERS = {"01-overfitting": ref01, "02-ensembles": ref02, "03-coadaptation": ref03, "04-scaling": ref04,
+            "05-backprop": ref05}
 SUMMARY = re.compile(r"^(?P<name>\w+): (?:all (?P<all>\d+) self-checks passed"
                      r"|(?P<failed>\d+) of (?P<total>\d+) self-checks failed"
                      r"|not implemented yet .*: 0 of (?P<stub>\d+) self-checks passed)", re.M)
@@ -121,7 +124,7 @@ def summary(output: str, name: str) -> tuple[int, int]:
 
 # -- (a) the reference passes everything ------------------------------------------------
 
-@pytest.mark.parametrize("chapter,name", graded("01-overfitting") + graded("02-ensembles") + graded("04-scaling") + graded("05-backprop"))
+@pytest.mark.parametrize("chapter,name", graded("01-overfitting") + graded("02-ensembles") + graded("03-coadaptation") + graded("04-scaling") + graded("05-backprop"))
 def test_reference_passes_every_visible_check(chapter, name):
     output = run_visible(chapter, name, getattr(CHAPTERS[chapter], name))
     n = n_checks(notebook(chapter)[1][name])
@@ -267,6 +270,55 @@ MISTAKES = [
     ("02-ensembles", "mc_dropout_average", "p is keep rate", m02.mc_p_is_keep_rate, "should be within 0.01"),
     ("02-ensembles", "mc_dropout_average", "fixed seed", m02.mc_fixed_seed, "gave the same average"),
     ("02-ensembles", "mc_dropout_average", "global random", m02.mc_global_random, "never from np.random"),
+    # chapter 03: mean_abs_correlation
+    ("03-coadaptation", "mean_abs_correlation", "diagonal", m03.mac_diagonal_included, "your mean includes the diagonal"),
+    ("03-coadaptation", "mean_abs_correlation", "signed", m03.mac_signed, "you averaged the signed correlation"),
+    ("03-coadaptation", "mean_abs_correlation", "rows", m03.mac_rows, "you correlated the rows (inputs)"),
+    ("03-coadaptation", "mean_abs_correlation", "covariance", m03.mac_covariance, "the mean absolute covariance"),
+    ("03-coadaptation", "mean_abs_correlation", "constant NaN", m03.mac_constant_nan, "a constant column gives NaN"),
+    ("03-coadaptation", "mean_abs_correlation", "constant as 0", m03.mac_constant_as_zero,
+     "you counted the pairs with the dead unit as correlation 0"),
+    ("03-coadaptation", "mean_abs_correlation", "only zero columns", m03.mac_only_zero_columns,
+     "test for zero variance, not for zeros"),
+    ("03-coadaptation", "mean_abs_correlation", "fewer than two", m03.mac_few_not_zero,
+     "there is no pair to average: the result is defined as 0.0"),
+    ("03-coadaptation", "mean_abs_correlation", "in place", m03.mac_in_place, "changed H in place"),
+    # fraction_inactive
+    ("03-coadaptation", "fraction_inactive", "< 0", m03.fi_strictly_negative,
+     "you counted only the entries < 0: a ReLU never outputs a negative number"),
+    ("03-coadaptation", "fraction_inactive", "== 0", m03.fi_only_zeros, "you counted only the entries == 0"),
+    ("03-coadaptation", "fraction_inactive", "active", m03.fi_active, "the fraction of ACTIVE entries"),
+    ("03-coadaptation", "fraction_inactive", "per unit", m03.fi_per_unit, "the fraction of ALL N * D entries is one"),
+    ("03-coadaptation", "fraction_inactive", "count", m03.fi_count, "the number of inactive entries"),
+    ("03-coadaptation", "fraction_inactive", "dead units", m03.fi_dead_units, "units inactive on every input"),
+    ("03-coadaptation", "fraction_inactive", "array of one", m03.fi_array_of_one, "must return a single float"),
+    # ablation_importance
+    ("03-coadaptation", "ablation_importance", "sign", m03.ai_sign_flipped, "the sign is flipped"),
+    ("03-coadaptation", "ablation_importance", "rescaled", m03.ai_rescaled, "the other units are rescaled"),
+    ("03-coadaptation", "ablation_importance", "input", m03.ai_input_ablation, "one per input feature?"),
+    ("03-coadaptation", "ablation_importance", "W1 column", m03.ai_w1_column_only, "did you zero W1[:, j] only?"),
+    ("03-coadaptation", "ablation_importance", "accumulates", m03.ai_accumulates, "your ablations accumulate"),
+    ("03-coadaptation", "ablation_importance", "accuracies", m03.ai_accuracies, "the accuracies of the ablated"),
+    ("03-coadaptation", "ablation_importance", "params modified", m03.ai_in_place_left_zeroed,
+     "changed X, y or params in place"),
+    ("03-coadaptation", "ablation_importance", "counts", m03.ai_counts, "should be [0, 0.125, -0.25]"),
+    # random_deletion_accuracy
+    ("03-coadaptation", "random_deletion_accuracy", "with replacement", m03.rd_with_replacement,
+     "you draw WITH replacement"),
+    ("03-coadaptation", "random_deletion_accuracy", "integers", m03.rd_integers, "you draw WITH replacement"),
+    ("03-coadaptation", "random_deletion_accuracy", "rescaled", m03.rd_rescaled, "your survivors are rescaled"),
+    ("03-coadaptation", "random_deletion_accuracy", "one set", m03.rd_fixed_set, "each repeat must delete a NEW"),
+    ("03-coadaptation", "random_deletion_accuracy", "n_repeats ignored", m03.rd_ignores_n_repeats,
+     "each repeat must delete a NEW"),
+    ("03-coadaptation", "random_deletion_accuracy", "floor", m03.rd_floor, "int(1.8) truncates to 1"),
+    ("03-coadaptation", "random_deletion_accuracy", "fraction kept", m03.rd_keep_fraction,
+     "fraction is the fraction of units DELETED"),
+    ("03-coadaptation", "random_deletion_accuracy", "fixed seed", m03.rd_fixed_seed,
+     "a seed fixed inside your function"),
+    ("03-coadaptation", "random_deletion_accuracy", "first k", m03.rd_first_k, "always the same unit?"),
+    ("03-coadaptation", "random_deletion_accuracy", "global random", m03.rd_global_random, "never from np.random"),
+    ("03-coadaptation", "random_deletion_accuracy", "sum", m03.rd_sum_not_mean, "return their mean"),
+    ("03-coadaptation", "random_deletion_accuracy", "percent", m03.rd_percent, "not a percentage"),
     # chapter 04: dropout_forward
     ("04-scaling", "dropout_forward", "divides by p", m04.df_divides_by_p, "scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
     ("04-scaling", "dropout_forward", "no rescaling", m04.df_no_rescale, "scaled by 1 instead of 1/(1-p) = 1.25"),
@@ -417,7 +469,7 @@ class BackwardReturnsNone(torch.autograd.Function):
         grad_output * mask / (1 - ctx.p)
 
 
-@pytest.mark.parametrize("chapter,name", [g for g in graded("01-overfitting") + graded("02-ensembles") + graded("04-scaling") + graded("05-backprop")
+@pytest.mark.parametrize("chapter,name", [g for g in graded("01-overfitting") + graded("02-ensembles") + graded("03-coadaptation") + graded("04-scaling") + graded("05-backprop")
                                           if g[1] != "DropoutFunction"])
 def test_a_function_returning_none_is_told_to_return(chapter, name):
     output = run_visible(chapter, name, returns_none)

@@ -38,7 +38,7 @@ def get_probe(grade_id: str):
 
 def _load_all() -> None:
     # Imported lazily so a numpy-only chapter does not import torch.
-    from . import ch01_overfitting, ch02_ensembles, ch04_scaling, ch05_backprop  # noqa: F401
+    from . import ch01_overfitting, ch02_ensembles, ch03_coadaptation, ch04_scaling, ch05_backprop  # noqa: F401
 
 
 def child_seed(rng) -> int:
