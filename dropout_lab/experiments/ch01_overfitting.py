@@ -17,8 +17,8 @@ uses the same curve for bagging.
 """
 from __future__ import annotations
 
+from dropout_lab.experiments.threads import one_thread
 import itertools
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -223,17 +223,9 @@ def gd_vs_ridge_shrinkage(steps=(10, 100, 1000), n: int = 200, d: int = 20, lr=N
 # Small MLPs on digits, several trained at once
 # --------------------------------------------------------------------------------------
 
-@contextmanager
 def _one_thread():
-    """Small torch workloads run faster on one thread on a busy 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    """torch on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=False)
 
 
 def _runs(values):

@@ -23,8 +23,8 @@ Every function is seeded and returns plain numbers or arrays;
 """
 from __future__ import annotations
 
+from dropout_lab.experiments.threads import one_thread
 import functools
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -43,21 +43,9 @@ SMALL_H = 12
 MC_KS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100)
 
 
-@contextmanager
 def _one_thread():
-    """Small torch and numpy workloads run faster on one thread on a busy 2-core machine
-    (measured: the mask enumeration takes less than half the CPU time), and the numbers do
-    not depend on the machine's thread count. Both settings are restored afterwards."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    """torch and numpy's BLAS on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=True)
 
 
 def _single_threaded(func):

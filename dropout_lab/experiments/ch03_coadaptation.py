@@ -15,7 +15,7 @@ not the per-network functions the chapter's exercise notebook asks for.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from dropout_lab.experiments.threads import one_thread
 
 import numpy as np
 
@@ -34,17 +34,9 @@ STEPS = 1500
 FRACTIONS = np.arange(16) / 16
 
 
-@contextmanager
 def _one_thread():
-    """Small torch workloads run faster on one thread on a busy 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    """torch on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=False)
 
 
 def _heldout():

@@ -9,7 +9,7 @@ asserts every claim the prose page makes about them.
 """
 from __future__ import annotations
 
-import contextlib
+from dropout_lab.experiments.threads import one_thread
 
 import numpy as np
 import torch
@@ -255,16 +255,9 @@ class DigitsDropoutNet(torch.nn.Module):
 _TRAINED = {}
 
 
-@contextlib.contextmanager
 def _one_thread():
-    """Run torch on one thread (restored afterwards): small tensors are faster that way on a
-    busy machine, and the numbers do not depend on the machine's thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    """torch on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=False)
 
 
 def trained_digits_net(p, seed, hidden=100, steps=200, lr=1e-2):

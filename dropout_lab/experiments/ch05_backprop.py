@@ -8,23 +8,14 @@ Every function is seeded and returns plain numbers or arrays.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from dropout_lab.experiments.threads import one_thread
 
 import numpy as np
 
 
-@contextmanager
 def _one_thread():
-    """Run small torch workloads on one thread (faster than several on a busy
-    2-core machine), restoring the previous setting afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    """torch on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=False)
 
 
 def _fixed_dropout_scale(shape, p, seed):

@@ -29,7 +29,7 @@ asserts every claim the page makes about them.
 """
 from __future__ import annotations
 
-import contextlib
+from dropout_lab.experiments.threads import one_thread
 import copy
 import functools
 
@@ -52,18 +52,9 @@ _TRAINED: dict = {}
 _DATA: dict = {}
 
 
-@contextlib.contextmanager
 def _one_thread():
-    """Run torch on one thread (restored afterwards): small tensors are faster that way on
-    a busy machine, and the numbers do not depend on the machine's thread count."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    """torch on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=False)
 
 
 def _digits():

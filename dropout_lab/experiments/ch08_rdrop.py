@@ -30,10 +30,10 @@ asserts each claim the page makes about them. Convention: ``p`` is the drop prob
 """
 from __future__ import annotations
 
+from dropout_lab.experiments.threads import one_thread
 import functools
 import time
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -91,21 +91,9 @@ loss = ce_loss + α * kl_loss
 '''
 
 
-@contextmanager
 def _one_thread():
-    """Small torch workloads run faster on one thread on a busy 2-core machine, the numbers do
-    not depend on the machine's thread count, and CPU times measure this process's work only.
-    Both settings are restored afterwards."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    """torch and numpy's BLAS on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=True)
 
 
 def _single_threaded(func):

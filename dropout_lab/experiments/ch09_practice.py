@@ -13,22 +13,14 @@ page makes about them.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from dropout_lab.experiments.threads import one_thread
 
 import numpy as np
 
 
-@contextmanager
 def _one_thread():
-    """Small torch workloads run faster on one thread on a busy 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    """torch on one thread (see dropout_lab.experiments.threads)."""
+    return one_thread(numpy_too=False)
 
 
 # --------------------------------------------------------------------------------------
