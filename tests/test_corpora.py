@@ -11,6 +11,7 @@ from autograder.registry import CHAPTER_MODULES, graded_functions
 from autograder.scoring import score_function_in_process
 
 VARIANT_SEEDS = range(25)   # the statistical checks must never fail a correct variant
+SLOW_VARIANT_SEEDS = range(8)  # the slowest variants (Python loops, torch): a corpus lists them in SLOW_VARIANTS
 MUTANT_SEEDS = range(3)
 
 
@@ -27,11 +28,26 @@ def _corpus(kind):
         except ModuleNotFoundError:
             continue
         table = getattr(mod, kind.upper())
+        slow = getattr(mod, "SLOW_VARIANTS", set())
         for grade_id, entries in table.items():
             for entry in entries:
                 label, fn, share = entry if len(entry) == 3 else (*entry, None)
+                if kind == "variants":  # the third value is how many seeds the variant runs
+                    share = SLOW_VARIANT_SEEDS if (grade_id, label) in slow else VARIANT_SEEDS
                 rows.append(pytest.param(grade_id, fn, share, id=f"{grade_id}-{label}"))
     return rows
+
+
+def test_slow_variants_name_real_variants():
+    """A typo in SLOW_VARIANTS would silently give nothing fewer seeds; catch it."""
+    for module in CHAPTER_MODULES.values():
+        try:
+            mod = importlib.import_module(f"tests.corpus.{module}_variants")
+        except ModuleNotFoundError:
+            continue
+        labels = {(g, entry[0]) for g, entries in mod.VARIANTS.items() for entry in entries}
+        unknown = set(getattr(mod, "SLOW_VARIANTS", set())) - labels
+        assert not unknown, f"{module}: SLOW_VARIANTS names no variant: {sorted(unknown)}"
 
 
 def share_of(result) -> float:
@@ -49,9 +65,9 @@ def test_reference_scores_full_marks(grade_id):
         assert result.score == 4, (seed, result.messages)
 
 
-@pytest.mark.parametrize("grade_id,fn,_", _corpus("variants"))
-def test_correct_variant_scores_full_marks(grade_id, fn, _):
-    for seed in VARIANT_SEEDS:
+@pytest.mark.parametrize("grade_id,fn,seeds", _corpus("variants"))
+def test_correct_variant_scores_full_marks(grade_id, fn, seeds):
+    for seed in seeds:
         result = score_function_in_process(grade_id, fn, 1000 + seed, max_score=4)
         assert result.score == 4, (seed, result.messages)
 

@@ -317,3 +317,10 @@ VARIANTS = {
         ("chunked-running-sum", mc_running_mean_chunks),
     ],
 }
+
+#: (grade_id, label) run with fewer seeds by tests/test_corpora.py: seconds per scoring, same checks.
+SLOW_VARIANTS = {
+    ("mc_dropout_average", "per-example-loop"),
+    ("mc_dropout_average", "batch-shared-loop"),
+    ("mc_dropout_average", "torch-float32"),
+}

@@ -270,3 +270,9 @@ VARIANTS = {
         ("float32 inputs", rd_float32_inputs),
     ],
 }
+
+#: (grade_id, label) run with fewer seeds by tests/test_corpora.py: seconds per scoring, same checks.
+SLOW_VARIANTS = {
+    ("random_deletion_accuracy", "torch float32"),
+    ("random_deletion_accuracy", "rng.choice"),
+}
