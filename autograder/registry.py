@@ -16,6 +16,10 @@ CHAPTER_MODULES = {
     "03-coadaptation": "ch03_coadaptation",
     "04-scaling": "ch04_scaling",
     "05-backprop": "ch05_backprop",
+    "06-batchnorm": "ch06_batchnorm",
+    "07-variants": "ch07_variants",
+    "08-rdrop": "ch08_rdrop",
+    "09-practice": "ch09_practice",
 }
 
 

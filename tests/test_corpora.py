@@ -34,7 +34,7 @@ def _corpus(kind):
                 label, fn, share = entry if len(entry) == 3 else (*entry, None)
                 if kind == "variants":  # the third value is how many seeds the variant runs
                     share = SLOW_VARIANT_SEEDS if (grade_id, label) in slow else VARIANT_SEEDS
-                rows.append(pytest.param(grade_id, fn, share, id=f"{grade_id}-{label}"))
+                rows.append(pytest.param(grade_id, fn, share, id=f"{module}-{grade_id}-{label}"))
     return rows
 
 
@@ -57,7 +57,8 @@ def share_of(result) -> float:
     return sum(r.weight for r in result.checks if r.passed) / total if total else 0.0
 
 
-@pytest.mark.parametrize("grade_id", sorted(graded_functions()))
+@pytest.mark.parametrize("grade_id", [pytest.param(g, id=f"{CHAPTER_MODULES[f.assignment]}-{g}")
+                                      for g, f in sorted(graded_functions().items())])
 def test_reference_scores_full_marks(grade_id):
     ref = graded_functions()[grade_id].reference
     for seed in range(5):

@@ -46,12 +46,39 @@ SPEC = {
         "mlp_loss_and_grads": "(X, y, params, hidden_mask, p)",
         "DropoutFunction": {"forward": "(ctx, x, mask, p)", "backward": "(ctx, grad_output)"},
     },
+    "06-batchnorm": {
+        "dropout_variance": "(mean, var, p)",
+        "variance_shift_ratio": "(mean, var, p)",
+        "bn_input_variance": "(model, bn, X)",
+        "recalibrate_bn": "(model, X, batch_size)",
+        "uout": "(x, beta, generator, training=True)",
+    },
+    "07-variants": {
+        "dropconnect_linear": "(x, weight, bias, p, generator, training=True)",
+        "gaussian_dropout": "(x, p, generator, training=True)",
+        "spatial_dropout": "(x, p, generator, training=True)",
+        "dropblock_gamma": "(p, block_size, height, width)",
+        "dropblock": "(x, p, block_size, generator, training=True)",
+        "drop_path": "(x, p, generator, training=True, mode='row')",
+        "cutout": "(images, size, generator)",
+        "multi_sample_dropout_logits": "(features, head, p, n_samples, generator)",
+    },
+    "08-rdrop": {
+        "symmetric_kl": "(logits_p, logits_q, pad_mask=None, reduction='mean')",
+        "rdrop_loss": "(logits1, logits2, targets, alpha, pad_mask=None)",
+        "rdrop_forward": "(model, x)",
+    },
+    "09-practice": {
+        "max_norm_": "(weight, max_norm)",
+        "dropout_ridge_solution": "(X, y, p)",
+        "mc_dropout_predict": "(model, x, n_samples)",
+    },
 }
 
 
 #: Exercises with a solution cell but no points (visible self-checks only): not part of the
 #: fixed graded API, listed so that an accidental one is noticed.
-UNGRADED = {"01-overfitting": {}, "02-ensembles": {}, "03-coadaptation": {}, "04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}}
+UNGRADED = {"01-overfitting": {}, "02-ensembles": {}, "03-coadaptation": {}, "04-scaling": {"exact_dropout_average": "(f, x, p)"}, "05-backprop": {}, "06-batchnorm": {}, "07-variants": {}, "08-rdrop": {}, "09-practice": {}}
 
 
 def _signature(node):

@@ -35,15 +35,23 @@ from autograder.reference import ch02_ensembles as ref02  # noqa: E402
 from autograder.reference import ch03_coadaptation as ref03  # noqa: E402
 from autograder.reference import ch04_scaling as ref04  # noqa: E402
 from autograder.reference import ch05_backprop as ref05  # noqa: E402
+from autograder.reference import ch06_batchnorm as ref06  # noqa: E402
+from autograder.reference import ch07_variants as ref07  # noqa: E402
+from autograder.reference import ch09_practice as ref09  # noqa: E402
+from autograder.reference import ch08_rdrop as ref08  # noqa: E402
 from tests.corpus import ch01_overfitting_mutants as m01  # noqa: E402
 from tests.corpus import ch02_ensembles_mutants as m02  # noqa: E402
 from tests.corpus import ch03_coadaptation_mutants as m03  # noqa: E402
 from tests.corpus import ch04_scaling_mutants as m04  # noqa: E402
 from tests.corpus import ch05_backprop_mutants as m05  # noqa: E402
+from tests.corpus import ch06_batchnorm_mutants as m06  # noqa: E402
+from tests.corpus import ch07_variants_mutants as m07  # noqa: E402
+from tests.corpus import ch09_practice_mutants as m09  # noqa: E402
+from tests.corpus import ch08_rdrop_mutants as m08  # noqa: E402
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
 CHAPTERS = {"01-overfitting": ref01, "02-ensembles": ref02, "03-coadaptation": ref03, "04-scaling": ref04,
-            "05-backprop": ref05}
+            "05-backprop": ref05, "06-batchnorm": ref06, "07-variants": ref07, "09-practice": ref09, "08-rdrop": ref08}
 SUMMARY = re.compile(r"^(?P<name>\w+): (?:all (?P<all>\d+) self-checks passed"
                      r"|(?P<failed>\d+) of (?P<total>\d+) self-checks failed"
                      r"|not implemented yet .*: 0 of (?P<stub>\d+) self-checks passed)", re.M)
@@ -124,7 +132,7 @@ def summary(output: str, name: str) -> tuple[int, int]:
 
 # -- (a) the reference passes everything ------------------------------------------------
 
-@pytest.mark.parametrize("chapter,name", graded("01-overfitting") + graded("02-ensembles") + graded("03-coadaptation") + graded("04-scaling") + graded("05-backprop"))
+@pytest.mark.parametrize("chapter,name", graded("01-overfitting") + graded("02-ensembles") + graded("03-coadaptation") + graded("04-scaling") + graded("05-backprop") + graded("06-batchnorm") + graded("07-variants") + graded("09-practice") + graded("08-rdrop"))
 def test_reference_passes_every_visible_check(chapter, name):
     output = run_visible(chapter, name, getattr(CHAPTERS[chapter], name))
     n = n_checks(notebook(chapter)[1][name])
@@ -148,12 +156,32 @@ def test_visible_checks_do_not_print_the_derived_formulas():
         assert "p/(1-p)" not in src and "x**2*" not in src, name
 
 
+def test_chapter_06_visible_checks_do_not_print_the_variance_formulas():
+    """The training variance and the shift ratio are derived by the student: the visible
+    cells give numbers and name mistakes, never the expressions."""
+    _, visible, _ = notebook("06-batchnorm")
+    for name in ("dropout_variance", "variance_shift_ratio"):
+        src = visible[name].replace(" ", "")
+        for piece in ("mean**2", "mean*mean", "c**2+v", "c*c+v", "/(1-p)-", "p*mean", "v+p*c"):
+            assert piece not in src, (name, piece)
+
+
 def test_chapter_02_visible_checks_do_not_print_the_variance_formula():
     """The variance of a correlated average is derived by the student: the visible
     cell gives numbers only."""
     src = notebook("02-ensembles")[1]["ensemble_variance"].replace(" ", "")
     for piece in ("rho*sigma2", "(1-rho)", "sigma2/k", "rho)*sigma2"):
         assert piece not in src, piece
+
+
+def test_chapter_07_visible_checks_do_not_print_the_derived_formulas():
+    """Gaussian dropout's variance and DropBlock's seed rate are derived by the student: the
+    visible cells give numbers and name mistakes, never the formula."""
+    _, visible, _ = notebook("07-variants")
+    for name in ("gaussian_dropout", "dropblock_gamma", "dropblock"):
+        src = visible[name].replace(" ", "")
+        for piece in ("p/(1-p)", "p/(1.0-p)", "sqrt(p", "(H-b+1)", "(W-b+1)", "height-block_size+1", "-3+1"):
+            assert piece not in src, (name, piece)
 
 
 # -- (b) each central mistake fails a visible check with a sentence naming it -------------
@@ -417,6 +445,319 @@ MISTAKES = [
      "forward: kept values are scaled by 1 instead of 1/(1-p) = 1.25"),
     ("05-backprop", "DropoutFunction", "backward still a stub", m05.DropoutStubBackward,
      "your DropoutFunction.backward is not implemented yet"),
+    # chapter 06: dropout_variance
+    ("06-batchnorm", "dropout_variance", "standard dropout", m06.dv_standard_dropout, "that is standard dropout's variance"),
+    ("06-batchnorm", "dropout_variance", "zero-mean formula", m06.dv_zero_mean, "right for a zero-mean unit only"),
+    ("06-batchnorm", "dropout_variance", "E[y^2]", m06.dv_no_mean_subtracted, "that is E[y^2]: subtract E[y]^2"),
+    ("06-batchnorm", "dropout_variance", "p is keep", m06.dv_p_is_keep, "you used p as the probability of KEEPING"),
+    ("06-batchnorm", "dropout_variance", "mask share", m06.dv_mask_share_only, "only the mask's share"),
+    ("06-batchnorm", "dropout_variance", "E[m^2]", m06.dv_m_squared, "forgot E[m^2]"),
+    ("06-batchnorm", "dropout_variance", "mean rescaled", m06.dv_mean_rescaled, "inverted dropout keeps the mean"),
+    ("06-batchnorm", "dropout_variance", "noise on the mean", m06.dv_noise_on_mean_only, "not only c^2"),
+    ("06-batchnorm", "dropout_variance", "std", m06.dv_std, "that is the standard deviation"),
+    ("06-batchnorm", "dropout_variance", "var squared", m06.dv_var_squared, "you squared var"),
+    ("06-batchnorm", "dropout_variance", "mean not squared", m06.dv_mean_not_squared, "where its square belongs"),
+    ("06-batchnorm", "dropout_variance", "test variance", m06.dv_test_variance, "that is the test-time variance"),
+    ("06-batchnorm", "dropout_variance", "list", m06.dv_list, "must return a single float"),
+    # variance_shift_ratio
+    ("06-batchnorm", "variance_shift_ratio", "inverted", m06.sr_inverted, "the ratio upside down"),
+    ("06-batchnorm", "variance_shift_ratio", "1 - p", m06.sr_one_minus_p, "the ratio of a zero-mean unit only"),
+    ("06-batchnorm", "variance_shift_ratio", "standard dropout", m06.sr_standard_dropout, "standard dropout's variance"),
+    ("06-batchnorm", "variance_shift_ratio", "p is keep", m06.sr_p_is_keep, "the probability of KEEPING"),
+    ("06-batchnorm", "variance_shift_ratio", "E[y^2]", m06.sr_no_mean_subtracted, "subtract E[y]^2"),
+    ("06-batchnorm", "variance_shift_ratio", "mean not squared", m06.sr_mean_not_squared, "where its square belongs"),
+    ("06-batchnorm", "variance_shift_ratio", "mask share", m06.sr_mask_share, "only the mask's share"),
+    ("06-batchnorm", "variance_shift_ratio", "1 - ratio", m06.sr_lost_fraction, "that is 1 - ratio"),
+    ("06-batchnorm", "variance_shift_ratio", "E[m^2]", m06.sr_m_squared, "forgets E[m^2]"),
+    ("06-batchnorm", "variance_shift_ratio", "divides by var", m06.sr_divides_by_var, "raised ZeroDivisionError"),
+    ("06-batchnorm", "variance_shift_ratio", "array", m06.sr_array, "must return a single float"),
+    # bn_input_variance
+    ("06-batchnorm", "bn_input_variance", "BN in training mode", m06.biv_bn_training_mode,
+     "normalised with batch statistics (training mode)"),
+    ("06-batchnorm", "bn_input_variance", "batch statistics with dropout", m06.biv_batch_stats_in_dropout_pass,
+     "in the dropout pass the BN layer before it normalised with batch statistics"),
+    ("06-batchnorm", "bn_input_variance", "unbiased", m06.biv_unbiased, "you divided by n - 1"),
+    ("06-batchnorm", "bn_input_variance", "after bn", m06.biv_after_bn, "the variance of the BN layer's OUTPUT"),
+    ("06-batchnorm", "bn_input_variance", "dropout never on", m06.biv_dropout_never_on,
+     "your train_var is the variance with dropout OFF"),
+    ("06-batchnorm", "bn_input_variance", "only nn.Dropout", m06.biv_only_nn_dropout, "nn.Dropout2d is a dropout layer too"),
+    ("06-batchnorm", "bn_input_variance", "left in eval", m06.biv_left_in_eval, "save each module's flag and restore it"),
+    ("06-batchnorm", "bn_input_variance", "model flag only", m06.biv_restores_model_flag_only,
+     "save each module's flag and restore it"),
+    ("06-batchnorm", "bn_input_variance", "no no_grad", m06.biv_no_grad_missing, "measure under torch.no_grad()"),
+    ("06-batchnorm", "bn_input_variance", "swapped", m06.biv_swapped, "The order is (train_var, eval_var)"),
+    ("06-batchnorm", "bn_input_variance", "one number", m06.biv_one_number, "each must have shape (3,)"),
+    ("06-batchnorm", "bn_input_variance", "over the batch only", m06.biv_over_batch_only, "one variance per channel"),
+    # recalibrate_bn
+    ("06-batchnorm", "recalibrate_bn", "EMA", m06.rb_default_momentum, "that is the exponential average"),
+    ("06-batchnorm", "recalibrate_bn", "no reset", m06.rb_no_reset, "reset them first"),
+    ("06-batchnorm", "recalibrate_bn", "whole model train", m06.rb_whole_model_train, "dropout was on during the pass"),
+    ("06-batchnorm", "recalibrate_bn", "BN in eval", m06.rb_bn_in_eval, "never saw a batch in training mode"),
+    ("06-batchnorm", "recalibrate_bn", "reset_parameters", m06.rb_reset_parameters, "reset_parameters() resets them"),
+    ("06-batchnorm", "recalibrate_bn", "momentum None", m06.rb_momentum_left_none, "put each BN's own momentum back"),
+    ("06-batchnorm", "recalibrate_bn", "modes", m06.rb_modes_not_restored, "save each module's flag and restore it"),
+    ("06-batchnorm", "recalibrate_bn", "copy", m06.rb_returns_copy, "return the model you were given"),
+    ("06-batchnorm", "recalibrate_bn", "last batch", m06.rb_drops_last_batch, "the last, shorter batch is missing"),
+    ("06-batchnorm", "recalibrate_bn", "one batch", m06.rb_one_batch, "as ONE batch"),
+    ("06-batchnorm", "recalibrate_bn", "biased", m06.rb_biased_variance, "BIASED batch variances"),
+    ("06-batchnorm", "recalibrate_bn", "layer by layer", m06.rb_layer_by_layer, "one layer after the other"),
+    # uout
+    ("06-batchnorm", "uout", "additive", m06.uout_additive, "your noise is additive"),
+    ("06-batchnorm", "uout", "[0, beta]", m06.uout_zero_to_beta, "your r lies in [0, beta]"),
+    ("06-batchnorm", "uout", "noise in eval", m06.uout_noise_in_eval, "Uout is the identity"),
+    ("06-batchnorm", "uout", "one r", m06.uout_one_r, "every entry got the same r"),
+    ("06-batchnorm", "uout", "one r per row", m06.uout_one_r_per_row, "every row got one r"),
+    ("06-batchnorm", "uout", "x * r", m06.uout_times_r, "you multiplied x by r"),
+    ("06-batchnorm", "uout", "global generator", m06.uout_global_rng, "two generators of the same seed gave different"),
+    ("06-batchnorm", "uout", "fixed seed", m06.uout_fixed_seed, "two calls with one generator gave the same noise"),
+    ("06-batchnorm", "uout", "normal", m06.uout_normal, "outside [-0.5, 0.5]"),
+    ("06-batchnorm", "uout", "half width", m06.uout_half_width, "your r spans only (-beta/2, beta/2)"),
+    ("06-batchnorm", "uout", "detached", m06.uout_detached, "no gradient reaches x"),
+    ("06-batchnorm", "uout", "in place", m06.uout_in_place, "changed x in place"),
+    ("06-batchnorm", "uout", "numpy", m06.uout_numpy, "must return a torch tensor"),
+    ("06-batchnorm", "uout", "float64 output", m06.uout_float64_output, "dtype torch.float64"),
+    ("06-batchnorm", "uout", "dropout instead", m06.uout_dropout_instead, "that is dropout's mask"),
+    # chapter 07: dropconnect_linear
+    ("07-variants", "dropconnect_linear", "drops activations", m07.dc_drops_activations,
+     "you dropped the INPUTS (entries of x), not weights"),
+    ("07-variants", "dropconnect_linear", "drops inputs (shared)", m07.dc_drops_inputs_shared,
+     "you dropped the INPUTS (entries of x), not weights"),
+    ("07-variants", "dropconnect_linear", "drops outputs", m07.dc_drops_outputs, "you dropped output units, not weights"),
+    ("07-variants", "dropconnect_linear", "drops the bias", m07.dc_drops_bias, "the bias is never dropped"),
+    ("07-variants", "dropconnect_linear", "bias rescaled", m07.dc_bias_rescaled, "yours is bias / (1 - p)"),
+    ("07-variants", "dropconnect_linear", "mask per example", m07.dc_mask_per_example, "draw ONE mask per call"),
+    ("07-variants", "dropconnect_linear", "no rescaling", m07.dc_no_rescale,
+     "kept weights are scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "dropconnect_linear", "divides by p", m07.dc_divides_by_p,
+     "kept weights are scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "dropconnect_linear", "p is keep", m07.dc_p_is_keep, "p is the probability of DROPPING"),
+    ("07-variants", "dropconnect_linear", "scaled in eval", m07.dc_scaled_in_eval,
+     "at test time nothing is multiplied by 1 - p"),
+    ("07-variants", "dropconnect_linear", "drops in eval", m07.dc_drops_in_eval, "with training=False the result should be"),
+    ("07-variants", "dropconnect_linear", "seed fixed inside", m07.dc_fixed_seed, "is a seed fixed inside your function?"),
+    ("07-variants", "dropconnect_linear", "global random state", m07.dc_global_rng, "never from torch's global generator"),
+    ("07-variants", "dropconnect_linear", "weight in place", m07.dc_weight_in_place, "changed x, weight or bias in place"),
+    ("07-variants", "dropconnect_linear", "no gradient", m07.dc_no_grad, "no gradient reaches weight and bias"),
+    # gaussian_dropout
+    ("07-variants", "gaussian_dropout", "std p", m07.gd_std_p, "you used p as the STANDARD DEVIATION"),
+    ("07-variants", "gaussian_dropout", "variance p", m07.gd_var_p, "p is not the variance of inverted dropout's factor"),
+    ("07-variants", "gaussian_dropout", "std p/(1-p)", m07.gd_std_ratio, "you used the variance as the STANDARD DEVIATION"),
+    ("07-variants", "gaussian_dropout", "variance (1-p)/p", m07.gd_keep_over_drop, "p read as the KEEP probability"),
+    ("07-variants", "gaussian_dropout", "additive noise", m07.gd_additive, "the noise must MULTIPLY x, not be added to it"),
+    ("07-variants", "gaussian_dropout", "noise mean 0", m07.gd_mean_zero, "x times noise of mean 0 loses the signal"),
+    ("07-variants", "gaussian_dropout", "Bernoulli instead", m07.gd_bernoulli, "that is Bernoulli dropout"),
+    ("07-variants", "gaussian_dropout", "uniform noise", m07.gd_uniform, "your noise is not normally distributed"),
+    ("07-variants", "gaussian_dropout", "noise in eval", m07.gd_noise_in_eval, "with training=False the result must be x itself"),
+    ("07-variants", "gaussian_dropout", "eval scaled", m07.gd_eval_scaled, "with training=False the result must be x itself"),
+    ("07-variants", "gaussian_dropout", "seed fixed inside", m07.gd_fixed_seed, "is a seed fixed inside your function?"),
+    ("07-variants", "gaussian_dropout", "global random state", m07.gd_global_rng, "never from torch's global generator"),
+    ("07-variants", "gaussian_dropout", "one noise per row", m07.gd_per_row, "draw one number per entry"),
+    ("07-variants", "gaussian_dropout", "in place", m07.gd_in_place, "your function changed x in place"),
+    ("07-variants", "gaussian_dropout", "float64 result", m07.gd_float64_result, "a float32 x must give a float32 result"),
+    # spatial_dropout
+    ("07-variants", "spatial_dropout", "per pixel", m07.sd_per_pixel, "SpatialDropout draws ONE coin per (example, channel)"),
+    ("07-variants", "spatial_dropout", "rows, not maps", m07.sd_rows, "SpatialDropout draws ONE coin per (example, channel)"),
+    ("07-variants", "spatial_dropout", "one mask for the batch", m07.sd_shared_batch,
+     "every example of the batch lost the same channels"),
+    ("07-variants", "spatial_dropout", "one coin per example", m07.sd_per_sample,
+     "every example keeps or loses all of its channels at once"),
+    ("07-variants", "spatial_dropout", "no rescaling", m07.sd_no_rescale,
+     "kept feature maps are scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "spatial_dropout", "divides by p", m07.sd_divides_by_p, "scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "spatial_dropout", "p is keep", m07.sd_p_is_keep, "p is the probability of DROPPING"),
+    ("07-variants", "spatial_dropout", "drops in eval", m07.sd_drops_in_eval, "with training=False the result must be x itself"),
+    ("07-variants", "spatial_dropout", "seed fixed inside", m07.sd_fixed_seed, "is a seed fixed inside your function?"),
+    ("07-variants", "spatial_dropout", "F.dropout2d", m07.sd_torch_dropout2d, "F.dropout2d uses the global one"),
+    ("07-variants", "spatial_dropout", "in place", m07.sd_in_place, "your function changed x in place"),
+    # dropblock_gamma
+    ("07-variants", "dropblock_gamma", "no valid-region factor", m07.dg_no_valid_factor, "you left out the valid region"),
+    ("07-variants", "dropblock_gamma", "gamma = p", m07.dg_equals_p, "gamma is not p"),
+    ("07-variants", "dropblock_gamma", "block_size not squared", m07.dg_block_not_squared, "a seed drops b * b positions"),
+    ("07-variants", "dropblock_gamma", "square-map formula", m07.dg_square_map, "you used the height for both sides"),
+    ("07-variants", "dropblock_gamma", "H - b", m07.dg_no_plus_one, "off by one"),
+    ("07-variants", "dropblock_gamma", "factor inverted", m07.dg_inverted_valid, "your valid-region factor is upside down"),
+    ("07-variants", "dropblock_gamma", "keep probability", m07.dg_keep_prob, "p is the probability of DROPPING"),
+    ("07-variants", "dropblock_gamma", "integer division", m07.dg_integer_division, "integer division (//)?"),
+    ("07-variants", "dropblock_gamma", "an array", m07.dg_as_array, "must return a single float"),
+    # dropblock
+    ("07-variants", "dropblock", "no normalisation", m07.db_no_normalisation, "kept values are not rescaled"),
+    ("07-variants", "dropblock", "normalised by 1-p", m07.db_normalise_keep, "kept values are scaled by 1/(1-p) = 1.25"),
+    ("07-variants", "dropblock", "normalised per map", m07.db_normalise_per_map, "your factor differs between feature maps"),
+    ("07-variants", "dropblock", "gamma = p", m07.db_gamma_is_p, "is your seed rate p itself?"),
+    ("07-variants", "dropblock", "no valid-region factor", m07.db_no_valid_factor,
+     "is the valid-region factor missing from your seed rate?"),
+    ("07-variants", "dropblock", "even blocks accepted", m07.db_even_blocks_accepted, "block_size = 4 is even"),
+    ("07-variants", "dropblock", "blocks leave the map", m07.db_blocks_leave_map, "a block never leaves the map"),
+    ("07-variants", "dropblock", "anchored at a corner", m07.db_top_left_anchor, "a block never leaves the map"),
+    ("07-variants", "dropblock", "one mask for all channels", m07.db_shared_channels,
+     "all channels of an example have the same blocks"),
+    ("07-variants", "dropblock", "one mask for the batch", m07.db_shared_batch,
+     "every example of the batch has the same blocks"),
+    ("07-variants", "dropblock", "NaN when all dropped", m07.db_nan_when_all_dropped, "so do not divide by it"),
+    ("07-variants", "dropblock", "drops in eval", m07.db_drops_in_eval, "with training=False the result must be x itself"),
+    ("07-variants", "dropblock", "seed fixed inside", m07.db_fixed_seed, "is a seed fixed inside your function?"),
+    ("07-variants", "dropblock", "global random state", m07.db_global_rng, "never from torch's global generator"),
+    ("07-variants", "dropblock", "block_size as radius", m07.db_radius_block, "about 0.181 should be dropped"),
+    # drop_path
+    ("07-variants", "drop_path", "elementwise", m07.dp_elementwise, "DropPath keeps or drops an example's whole branch"),
+    ("07-variants", "drop_path", "no rescaling", m07.dp_no_rescale,
+     "kept examples are scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "drop_path", "batch mode in row mode", m07.dp_batch_in_row_mode,
+     "that is batch mode; row mode draws one coin per example"),
+    ("07-variants", "drop_path", "mode ignored", m07.dp_ignores_mode, "one coin decides for the whole tensor"),
+    ("07-variants", "drop_path", "modes swapped", m07.dp_modes_swapped, "that is batch mode"),
+    ("07-variants", "drop_path", "mask of shape (N,)", m07.dp_mask_shape_n, "your drop_path raised RuntimeError"),
+    ("07-variants", "drop_path", "one coin per feature", m07.dp_per_feature,
+     "DropPath keeps or drops an example's whole branch"),
+    ("07-variants", "drop_path", "p is keep", m07.dp_p_is_keep, "scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "drop_path", "drops in eval", m07.dp_drops_in_eval, "the result must be x itself"),
+    ("07-variants", "drop_path", "seed fixed inside", m07.dp_fixed_seed, "is a seed fixed inside your function?"),
+    ("07-variants", "drop_path", "global random state", m07.dp_global_rng, "never from torch's global generator"),
+    ("07-variants", "drop_path", "in place", m07.dp_in_place, "your function changed x in place"),
+    # cutout
+    ("07-variants", "cutout", "input modified", m07.co_modifies_input, "changed the input images in place"),
+    ("07-variants", "cutout", "same square", m07.co_same_square, "every image got the same square"),
+    ("07-variants", "cutout", "shifted inside", m07.co_shifted_inside, "squares is clipped by the border"),
+    ("07-variants", "cutout", "centre only where it fits", m07.co_centre_where_fits, "squares is clipped by the border"),
+    ("07-variants", "cutout", "drawn pixel is the corner", m07.co_top_left_corner,
+     "each of the 8 rows should be the centre of about"),
+    ("07-variants", "cutout", "a square per channel", m07.co_square_per_channel,
+     "the channels of an image have different holes"),
+    ("07-variants", "cutout", "official slices, odd size", m07.co_official_odd, "most of yours are 2 pixels across"),
+    ("07-variants", "cutout", "size + 1", m07.co_size_plus_one, "must be 4 x 4; most of yours are 5 pixels across"),
+    ("07-variants", "cutout", "rescaled", m07.co_rescaled, "Cutout only zeroes the square (no rescaling)"),
+    ("07-variants", "cutout", "seed fixed inside", m07.co_fixed_seed, "is a seed fixed inside your function?"),
+    ("07-variants", "cutout", "global random state", m07.co_global_rng, "never from torch's global generator"),
+    ("07-variants", "cutout", "H and W swapped", m07.co_height_width_swapped, "are H and W swapped?"),
+    # multi_sample_dropout_logits
+    ("07-variants", "multi_sample_dropout_logits", "one mask", m07.ms_one_mask, "all your samples have the same mask"),
+    ("07-variants", "multi_sample_dropout_logits", "no rescaling", m07.ms_no_rescale,
+     "kept features are scaled by 1 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "multi_sample_dropout_logits", "p is keep", m07.ms_p_is_keep,
+     "scaled by 1/p = 5 instead of 1/(1-p) = 1.25"),
+    ("07-variants", "multi_sample_dropout_logits", "mean of samples", m07.ms_mean_of_samples, "yours has (50, 3)"),
+    ("07-variants", "multi_sample_dropout_logits", "dropout after the head", m07.ms_dropout_after_head,
+     "you dropped the head's OUTPUT"),
+    ("07-variants", "multi_sample_dropout_logits", "mask shared by the batch", m07.ms_mask_shared_by_batch,
+     "every example of the batch got the same mask"),
+    ("07-variants", "multi_sample_dropout_logits", "first sample clean", m07.ms_first_sample_clean,
+     "your first sample is the features without dropout"),
+    ("07-variants", "multi_sample_dropout_logits", "samples last", m07.ms_samples_last,
+     "stack the samples along a NEW FIRST dimension"),
+    ("07-variants", "multi_sample_dropout_logits", "seed fixed inside", m07.ms_fixed_seed,
+     "is a seed fixed inside your function?"),
+    ("07-variants", "multi_sample_dropout_logits", "F.dropout", m07.ms_global_dropout, "never from torch's global generator"),
+    ("07-variants", "multi_sample_dropout_logits", "in place", m07.ms_in_place, "your function changed features in place"),
+    # chapter 09: max_norm_
+    ("09-practice", "max_norm_", "columns", m09.mn_columns, "you rescaled the COLUMNS"),
+    ("09-practice", "max_norm_", "every row", m09.mn_every_row, "you rescaled a unit that was within max_norm"),
+    ("09-practice", "max_norm_", "entries clipped", m09.mn_clip_entries, "you clipped each entry to [-2, 2]"),
+    ("09-practice", "max_norm_", "whole matrix", m09.mn_frobenius, "you rescaled the whole matrix by its norm"),
+    ("09-practice", "max_norm_", "not in place", m09.mn_not_in_place, "the weight you passed in is unchanged"),
+    ("09-practice", "max_norm_", "no torch.no_grad", m09.mn_no_grad_missing, "make the change inside torch.no_grad()"),
+    ("09-practice", "max_norm_", "no keepdim", m09.mn_no_keepdim, "must match the size"),
+    ("09-practice", "max_norm_", "zero row NaN", m09.mn_zero_row_nan, "your result holds NaN"),
+    ("09-practice", "max_norm_", "squared norm", m09.mn_squared_norm, "you divided by the SQUARED norm"),
+    ("09-practice", "max_norm_", "returns a copy", m09.mn_returns_copy, "must return the weight it was given"),
+    # dropout_ridge_solution
+    ("09-practice", "dropout_ridge_solution", "least squares", m09.dr_least_squares, "that is least squares"),
+    ("09-practice", "dropout_ridge_solution", "no p/(1-p)", m09.dr_no_factor, "its factor is missing"),
+    ("09-practice", "dropout_ridge_solution", "full X^T X", m09.dr_full_gram, "your penalty uses the full X^T X"),
+    ("09-practice", "dropout_ridge_solution", "(1-p)/p", m09.dr_inverted_factor, "your factor of p is inverted"),
+    ("09-practice", "dropout_ridge_solution", "ordinary ridge", m09.dr_identity, "that is ordinary ridge"),
+    ("09-practice", "dropout_ridge_solution", "factor p", m09.dr_factor_p, "your factor is p"),
+    ("09-practice", "dropout_ridge_solution", "standard dropout", m09.dr_standard_dropout,
+     "standard dropout's training weights"),
+    ("09-practice", "dropout_ridge_solution", "centred", m09.dr_centred, "you centred the columns"),
+    ("09-practice", "dropout_ridge_solution", "column vector", m09.dr_column_vector, "w must have shape (3,)"),
+    ("09-practice", "dropout_ridge_solution", "in place", m09.dr_in_place, "your function changed X or y in place"),
+    ("09-practice", "dropout_ridge_solution", "from least squares", m09.dr_from_least_squares,
+     "dropout_ridge_solution(X6[:2], y6[:2], 0.3) should be"),
+    # mc_dropout_predict
+    ("09-practice", "mc_dropout_predict", "model.train()", m09.mc_train_mode,
+     "BatchNorm was in training mode in your passes"),
+    ("09-practice", "mc_dropout_predict", "dropout on without eval()", m09.mc_dropout_only_no_eval,
+     "(model given in train mode)"),
+    ("09-practice", "mc_dropout_predict", "modes not restored", m09.mc_not_restored,
+     "the model came in eval mode and left in another"),
+    ("09-practice", "mc_dropout_predict", "top-level flag", m09.mc_top_flag_restored,
+     "came back with BatchNorm in training mode"),
+    ("09-practice", "mc_dropout_predict", "no torch.no_grad", m09.mc_with_grad, "autograd was recording during your passes"),
+    ("09-practice", "mc_dropout_predict", "logits averaged", m09.mc_logits_averaged,
+     "you averaged logits, then took one softmax"),
+    ("09-practice", "mc_dropout_predict", "mean of entropies", m09.mc_mean_of_entropies,
+     "that is the MEAN of the per-pass entropies"),
+    ("09-practice", "mc_dropout_predict", "one pass", m09.mc_one_pass, "your model ran once"),
+    ("09-practice", "mc_dropout_predict", "dropout off", m09.mc_dropout_off, "dropout was off in your passes"),
+    ("09-practice", "mc_dropout_predict", "0 log 0", m09.mc_entropy_nan,
+     "your entropy is NaN when a probability is exactly 0"),
+    ("09-practice", "mc_dropout_predict", "bits", m09.mc_bits, "your entropy is in bits"),
+    ("09-practice", "mc_dropout_predict", "reseeded", m09.mc_reseeded, "the same dropout mask every time"),
+    ("09-practice", "mc_dropout_predict", "softmax over the batch", m09.mc_softmax_batch_dim,
+     "the COLUMNS of your mean_probs sum to 1"),
+    ("09-practice", "mc_dropout_predict", "sum", m09.mc_sum_not_mean, "you added the 20 softmax outputs"),
+    # chapter 08: symmetric_kl
+    ("08-rdrop", "symmetric_kl", "KL(P||Q) only", m08.kl_one_direction, "that is KL(P||Q) alone"),
+    ("08-rdrop", "symmetric_kl", "kl_div direction", m08.kl_div_direction_only, "the log goes on the SECOND distribution"),
+    ("08-rdrop", "symmetric_kl", "the same term twice", m08.kl_same_term_twice, "that is KL(Q||P) alone"),
+    ("08-rdrop", "symmetric_kl", "no 0.5", m08.kl_no_half, "the 0.5 is missing"),
+    ("08-rdrop", "symmetric_kl", "softmax into kl_div", m08.kl_softmax_into_kl_div,
+     "you passed probabilities where F.kl_div expects log-probabilities"),
+    ("08-rdrop", "symmetric_kl", "log_target missing", m08.kl_log_target_missing, "without log_target=True"),
+    ("08-rdrop", "symmetric_kl", "raw logits", m08.kl_of_raw_logits, "you passed raw logits"),
+    ("08-rdrop", "symmetric_kl", "mean over elements", m08.kl_elementwise_mean, "you divided by the 2 classes too"),
+    ("08-rdrop", "symmetric_kl", "batchmean", m08.kl_batchmean, "you divided by the batch size N = 3"),
+    ("08-rdrop", "symmetric_kl", "always sum", m08.kl_always_sum, "that is the total; reduction='mean'"),
+    ("08-rdrop", "symmetric_kl", "reduction ignored", m08.kl_reduction_ignored, "reduction='sum' asks for the total"),
+    ("08-rdrop", "symmetric_kl", "mask ignored", m08.kl_mask_ignored, "the pad mask is ignored"),
+    ("08-rdrop", "symmetric_kl", "mask inverted", m08.kl_mask_inverted, "the mask is inverted"),
+    ("08-rdrop", "symmetric_kl", "snippet's masked_fill", m08.kl_snippet_mask, "your mask hid CLASS 2 in every example"),
+    ("08-rdrop", "symmetric_kl", "mean over all positions", m08.kl_mean_over_all_positions,
+     "you divided the total by all 15 positions"),
+    ("08-rdrop", "symmetric_kl", "padded count", m08.kl_divides_by_padded_count, "you divided by the 5 PADDED positions"),
+    ("08-rdrop", "symmetric_kl", "sum includes padding", m08.kl_sum_includes_padding,
+     "your sum includes the padded positions"),
+    ("08-rdrop", "symmetric_kl", ".item()", m08.kl_item, "did you call .item(), .detach() or numpy?"),
+    ("08-rdrop", "symmetric_kl", "numpy", m08.kl_numpy, "did you call .item(), .detach() or numpy?"),
+    ("08-rdrop", "symmetric_kl", "one side detached", m08.kl_one_side_detached, "part of your computation is detached"),
+    ("08-rdrop", "symmetric_kl", "log(softmax)", m08.kl_log_of_softmax, "take the log-probabilities from F.log_softmax"),
+    ("08-rdrop", "symmetric_kl", "masked_fill_ on the logits", m08.kl_in_place_on_logits,
+     "changed the logits in place"),
+    ("08-rdrop", "symmetric_kl", "per-position values", m08.kl_per_position, "must return a 0-d torch tensor"),
+    # rdrop_loss
+    ("08-rdrop", "rdrop_loss", "first pass only", m08.loss_first_pass_only, "the cross-entropy of the first pass only"),
+    ("08-rdrop", "rdrop_loss", "no 0.5", m08.loss_no_half, "the 0.5 is missing"),
+    ("08-rdrop", "rdrop_loss", "cross-entropy summed", m08.loss_ce_summed, "summed over the 3 examples"),
+    ("08-rdrop", "rdrop_loss", "alpha on the cross-entropy", m08.loss_alpha_on_ce,
+     "alpha multiplies the cross-entropy instead of the KL term"),
+    ("08-rdrop", "rdrop_loss", "alpha missing", m08.loss_alpha_missing, "still contains the KL term"),
+    ("08-rdrop", "rdrop_loss", "KL summed", m08.loss_kl_summed, "your KL term is the SUM over the 3 examples"),
+    ("08-rdrop", "rdrop_loss", "cross-entropy over padding", m08.loss_ce_mask_ignored,
+     "your cross-entropy includes the padded positions"),
+    ("08-rdrop", "rdrop_loss", "KL over padding", m08.loss_kl_mask_ignored, "your KL term includes the padded positions"),
+    ("08-rdrop", "rdrop_loss", "mask ignored", m08.loss_mask_ignored, "the pad mask is ignored in both terms"),
+    ("08-rdrop", "rdrop_loss", "class axis", m08.loss_class_axis, "F.cross_entropy reads the classes from axis 1"),
+    ("08-rdrop", "rdrop_loss", "per-sequence mean", m08.loss_per_sequence_mean, "you averaged within each sequence"),
+    ("08-rdrop", "rdrop_loss", "divides by all positions", m08.loss_divides_by_all_positions, "instead of the 6 real ones"),
+    ("08-rdrop", "rdrop_loss", ".item()", m08.loss_item, "did you call .item(), .detach() or numpy?"),
+    ("08-rdrop", "rdrop_loss", "KL detached", m08.loss_detached_kl, "your KL term is detached"),
+    # rdrop_forward
+    ("08-rdrop", "rdrop_forward", "two calls", m08.fwd_two_calls, "you called the model 2 times"),
+    ("08-rdrop", "rdrop_forward", "the same half twice", m08.fwd_same_half_twice, "logits1 and logits2 are the same rows"),
+    ("08-rdrop", "rdrop_forward", "one pass returned twice", m08.fwd_one_pass,
+     "the model was not called on torch.cat([x, x], dim=0)"),
+    ("08-rdrop", "rdrop_forward", "one mask for both passes", m08.fwd_shared_mask, "your two halves are identical"),
+    ("08-rdrop", "rdrop_forward", "eval mode", m08.fwd_eval_mode, "your two halves are identical"),
+    ("08-rdrop", "rdrop_forward", "halves by parity", m08.fwd_parity_split, "split by even and odd rows?"),
+    ("08-rdrop", "rdrop_forward", "repeat_interleave", m08.fwd_repeat_interleave, "your copies are interleaved"),
+    ("08-rdrop", "rdrop_forward", "stack on a new axis 1", m08.fwd_stack_new_axis, "your copies are interleaved"),
+    ("08-rdrop", "rdrop_forward", "cat on the last axis", m08.fwd_cat_last_axis,
+     "the model was not called on torch.cat([x, x], dim=0)"),
+    ("08-rdrop", "rdrop_forward", "halves swapped", m08.fwd_swapped, "your halves are swapped"),
+    ("08-rdrop", "rdrop_forward", "torch.no_grad()", m08.fwd_no_grad, "your outputs carry no gradient"),
+    ("08-rdrop", "rdrop_forward", "left in eval mode", m08.fwd_eval_afterwards, "the model is in eval mode"),
+    ("08-rdrop", "rdrop_forward", "numpy outputs", m08.fwd_numpy, "rdrop_forward must return two tensors"),
+    ("08-rdrop", "rdrop_forward", "the whole output", m08.fwd_whole_output, "must return 2 values (logits1, logits2)"),
 ]
 
 
@@ -469,7 +810,7 @@ class BackwardReturnsNone(torch.autograd.Function):
         grad_output * mask / (1 - ctx.p)
 
 
-@pytest.mark.parametrize("chapter,name", [g for g in graded("01-overfitting") + graded("02-ensembles") + graded("03-coadaptation") + graded("04-scaling") + graded("05-backprop")
+@pytest.mark.parametrize("chapter,name", [g for g in graded("01-overfitting") + graded("02-ensembles") + graded("03-coadaptation") + graded("04-scaling") + graded("05-backprop") + graded("06-batchnorm") + graded("07-variants") + graded("09-practice") + graded("08-rdrop")
                                           if g[1] != "DropoutFunction"])
 def test_a_function_returning_none_is_told_to_return(chapter, name):
     output = run_visible(chapter, name, returns_none)

@@ -39,6 +39,10 @@ def get_probe(grade_id: str):
 def _load_all() -> None:
     # Imported lazily so a numpy-only chapter does not import torch.
     from . import ch01_overfitting, ch02_ensembles, ch03_coadaptation, ch04_scaling, ch05_backprop  # noqa: F401
+    from . import ch06_batchnorm  # noqa: F401
+    from . import ch07_variants  # noqa: F401
+    from . import ch08_rdrop  # noqa: F401
+    from . import ch09_practice  # noqa: F401
 
 
 def child_seed(rng) -> int:
