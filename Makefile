@@ -35,7 +35,7 @@ test: venv system-deps
 student: venv
 	$(PY) -m scripts.generate_student
 
-## Grade the bundled example submissions.
+## Grade the bundled example submissions; also writes grading/class_report.html and the LMS exports.
 grade: venv system-deps
 	$(PY) -m autograder.examples grading/examples
 	$(PY) -m autograder grade grading/examples --out grading --jobs 2

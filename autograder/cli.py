@@ -1,4 +1,6 @@
-"""Command line: ``python -m autograder grade SUBMISSIONS [options]``."""
+"""Command line: ``python -m autograder grade SUBMISSIONS [options]`` and
+``python -m autograder insights OUT [options]`` (:mod:`autograder.insights`),
+which ``grade`` also runs on its own output at the end."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import insights
 from .names import display
 from .pipeline import GradeRun, Interrupted, grade_class
 from .report import totals, write_reports
@@ -33,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grade every submission again, even those the journal in OUT/results says are done "
                             "(after a change to the checks or the reference)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    insights.add_parser(sub)
     return parser
 
 
@@ -96,6 +100,8 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "insights":
+        return insights.run(args)
     if args.jobs < 1 or args.timeout < 1 or args.notebook_timeout < 1:
         print("error: --jobs, --timeout and --notebook-timeout must be at least 1", file=sys.stderr)
         return 2
@@ -123,8 +129,8 @@ def _main(argv=None) -> int:
         print(f"\ninterrupted. {done} kept in {out / 'results'}; run the same command again to "
               "grade the rest.", file=sys.stderr)
         return 130
-    paths = write_reports(results, out)
     elapsed = time.perf_counter() - started
+    paths = write_reports(results, out, run={"seconds": round(elapsed, 2), "jobs": args.jobs})
     for res in sorted(results, key=lambda r: (r["assignment"], r["student"])):
         score, max_score = totals(res)
         flag = "  [flagged: " + "; ".join(res["flags"]) + "]" if res.get("flags") else ""
@@ -133,4 +139,22 @@ def _main(argv=None) -> int:
               f"{display(res.get('status', ''))}{flag}{conflict}")
     print(f"\n{len(results)} submission(s) in {elapsed:.1f} s. Gradebook: {db_url}\n"
           f"CSV: {paths['csv']}\nJSON: {paths['json']}\nFeedback: {paths['feedback']}/<student>/<assignment>.html\nLog: {log_path}")
+    print(class_report(out, db_url))
     return 0
+
+
+def class_report(out: Path, db_url: str) -> str:
+    """Write the class report and the LMS exports of this run; one line saying
+    where, or why not (a report problem never fails the grading run)."""
+    logging.captureWarnings(True)  # a library's warning goes to grading.log, not to the lecturer's terminal
+    try:
+        written = insights.write_insights(out, db_url=db_url)
+    except insights.InsightsError as exc:
+        return f"Class report not written: {display(str(exc), 1000)}"
+    except Exception as exc:  # noqa: BLE001 - the grades are written; the report is a bonus
+        logging.getLogger(__name__).exception("class report failed")
+        return f"Class report not written ({type(exc).__name__}: {display(str(exc), 300)}); see {out / 'grading.log'}"
+    finally:
+        logging.captureWarnings(False)
+    return (f"Class report: {written['html']} ({insights.command.headline(written['report'])})\n"
+            f"LMS exports: {', '.join(str(p) for k, p in written.items() if k not in ('html', 'json', 'report'))}")

@@ -7,7 +7,10 @@ committed anywhere else. Each example student shows one grader behaviour:
 * ``ben``: the untouched student notebook (zero, "still a stub" messages);
 * ``cyd``: half the functions solved (partial credit);
 * ``dee``: an attacker: stubs plus monkeypatching and snooping (zero, flagged);
-* ``eve``: a corrupt file (an "invalid" row, the class goes on).
+* ``eve``: a corrupt file (an "invalid" row, the class goes on);
+* ``kim`` (chapter 04 only): the mistakes the class report should surface,
+  ``dropout_forward`` scaled by 1/p and a variance without the 1/(1-p)
+  factor, one function left a stub, the others the solution's.
 """
 from __future__ import annotations
 
@@ -28,6 +31,26 @@ for path in glob.glob("/work/**/gradebook.db", recursive=True) + glob.glob("/**/
     except OSError as exc:
         print("blocked:", exc)
 '''
+
+#: assignment -> solution cells of ``kim``, a student with typical mistakes
+#: (functions not listed keep the solution's cell; ``None`` leaves the stub).
+MISTAKES = {
+    "04-scaling": {
+        "dropout_forward": '''def dropout_forward(x, p, rng, training=True):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if not training:
+        return x, None
+    mask = rng.random(x.shape) >= p
+    return x * mask / max(p, 1e-12), mask   # scaled by 1/p
+''',
+        "dropout_moments": '''def dropout_moments(x, p):
+    x = np.asarray(x, dtype=np.float64)
+    return x.copy(), x**2 * p               # the variance without 1/(1-p)
+''',
+        "exact_dropout_average": None,
+    },
+}
 
 
 def solution_cells(nb) -> dict:
@@ -67,6 +90,9 @@ def make_examples(root: Path, chosen: list | None = None) -> Path:
         attacked = with_sources(student, {})
         attacked.cells.insert(1, nbformat.v4.new_code_cell(ATTACK_CELL))
         notebooks = {"ada": solution, "ben": student, "cyd": with_sources(student, half), "dee": attacked}
+        if assignment in MISTAKES:
+            mistaken = {gid: MISTAKES[assignment].get(gid, src) for gid, src in sources.items()}
+            notebooks["kim"] = with_sources(student, {g: s for g, s in mistaken.items() if s is not None})
         for name, nb in notebooks.items():
             folder = root / "submitted" / name / assignment
             folder.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import secrets
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,7 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict, folder: Path) -> dict
     raises (errors become rows). Runs in a worker process."""
     from .execute import execute_submission
 
+    started = time.monotonic()
     seed = submission_seed(run.secret, sub)
     loaded = load_submission(sub.path)
     result = _base_result(sub, loaded.digest)
@@ -129,6 +131,8 @@ def grade_one(sub: Submission, run: GradeRun, cells: dict, folder: Path) -> dict
                                for c, m in cells.items()]
     finally:
         remove_tree(folder)
+        # wall-clock seconds of this submission in its worker: reading, kernel, execution, scoring
+        result["seconds"] = round(time.monotonic() - started, 2)
     return result
 
 

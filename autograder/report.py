@@ -1,7 +1,12 @@
 """Reports of a grading run: grades.csv, report.json and per-student feedback.
 
-``report.json`` has one row per (student, assignment, grade_id) with score,
-max_score, status and messages. ``grades.csv`` has one row per submitted
+``report.json`` has ``rows``: one per (student, assignment, grade_id) with
+score, max_score, status, messages and ``checks`` (each sub-check's name,
+passed, central, gated and message); ``written``: answers awaiting an
+instructor; ``submissions``: one per submitted file with its totals, status,
+messages, flags and grading ``seconds`` (``None`` when not recorded); and
+``run``: facts about the grading run (wall-clock seconds, jobs), when the
+caller gives them. ``grades.csv`` has one row per submitted
 file with the totals. Feedback pages show the student's scores and messages
 only: no hidden inputs, no reference code.
 
@@ -28,7 +33,11 @@ Keys read from each result dict (what the pipeline must provide):
   never in the score (which is the grader's alone);
 * ``conflict`` (list of the other files' names claiming the same student and
   assignment): optional; when non-empty the CSV status is ``conflict``, the
-  note names the other files, and report.json rows carry the list.
+  note names the other files, and report.json rows carry the list;
+* ``seconds`` (number, wall-clock seconds the submission took in its
+  worker): optional; report.json's ``submissions`` carry it;
+* each function's ``checks`` (list of ``{"name", "passed", "central",
+  "gated", "message"}``): optional; report.json rows carry them.
 """
 from __future__ import annotations
 
@@ -37,6 +46,7 @@ import html
 import io
 import json
 import logging
+import math
 from pathlib import Path, PurePath
 
 from .names import DISPLAY_LIMIT, component, csv_safe, display
@@ -93,8 +103,39 @@ def report_rows(results: list) -> list:
                          "grade_id": _d(fn["grade_id"]), "score": fn["score"], "max_score": fn["max_score"],
                          "status": _d(fn["status"]), "messages": [_message(m) for m in fn["messages"]],
                          "submission_status": common["submission_status"], "flags": common["flags"],
-                         "file": common["file"], "conflict": common["conflict"]})
+                         "file": common["file"], "conflict": common["conflict"],
+                         "checks": [check_row(c) for c in fn.get("checks", []) if isinstance(c, dict)]})
     return sorted(rows, key=lambda r: (r["student"], r["assignment"], r["grade_id"], r["file"]))
+
+
+def check_row(check: dict) -> dict:
+    """One sub-check as report.json lists it (names and messages displayed)."""
+    return {"name": _d(check.get("name", "")), "passed": bool(check.get("passed")),
+            "central": bool(check.get("central")), "gated": bool(check.get("gated")),
+            "message": _message(check.get("message", ""))}
+
+
+def seconds_of(res: dict) -> float | None:
+    """The submission's grading time in seconds, or None when not recorded."""
+    value = res.get("seconds")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return round(float(value), 2)
+    return None
+
+
+def submission_rows(results: list) -> list:
+    """report.json's ``submissions``: one per submitted file, with its totals
+    (automatic points only; ``written_points`` await an instructor)."""
+    rows = []
+    for res in results:
+        score, max_score = totals(res)
+        rows.append({"student": _d(res["student"]), "assignment": _d(res["assignment"]), "file": result_file(res),
+                     "status": _d(res.get("status", "")), "score": score, "max_score": max_score,
+                     "written_points": pending_points(res),
+                     "messages": [_message(m) for m in res.get("messages", []) if m],
+                     "flags": [_message(f) for f in res.get("flags", [])], "conflict": result_conflict(res),
+                     "seconds": seconds_of(res)})
+    return sorted(rows, key=lambda r: (r["student"], r["assignment"], r["file"]))
 
 
 def written_rows(results: list) -> list:
@@ -139,13 +180,15 @@ def csv_row(res: dict) -> list:
     return [csv_safe(c) for c in cells]
 
 
-def write_reports(results: list, out: Path) -> dict:
+def write_reports(results: list, out: Path, run: dict | None = None) -> dict:
     """Write the three outputs into ``out``; returns their paths. Never fails
-    on a name; a feedback page that cannot be written is logged and skipped."""
+    on a name; a feedback page that cannot be written is logged and skipped.
+    ``run`` (JSON-able facts about the grading run) goes into report.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "csv": out / "grades.csv", "feedback": out / "feedback"}
-    write_atomic(paths["json"], json.dumps({"rows": report_rows(results), "written": written_rows(results)},
+    write_atomic(paths["json"], json.dumps({"rows": report_rows(results), "written": written_rows(results),
+                                            "submissions": submission_rows(results), "run": dict(run or {})},
                                            indent=1))
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -5,6 +5,11 @@ console error, no uncaught exception, no failed request, no HTTP status >= 400, 
 request leaving 127.0.0.1 (no CDN), MathJax rendered wherever there is maths and no raw
 TeX delimiter left in the visible text, every image loaded. Saves a full-page screenshot
 of the intro to ``_build/screenshots/intro.png``.
+
+The lecturer's class report (``class_report.html``, a self-contained file) is opened by
+:func:`open_standalone`: here on a synthetic class whose names and messages carry markup
+(screenshot ``_build/screenshots/class_report_synthetic.png``), and in
+tests/test_grading_e2e.py on the graded example class (``class_report.png``).
 """
 
 from __future__ import annotations
@@ -227,4 +232,53 @@ def test_intro_renders_maths_and_screenshot(browser, site):
     assert math["mathSources"] >= 5, math
     assert math["texScripts"] >= math["mathSources"], math
     assert not math["unrendered"], math
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def open_standalone(browser, path: Path, screenshot: Path | None = None) -> dict:
+    """Open a self-contained page from the file system and report: ``problems`` (console
+    errors, uncaught exceptions, dialogs, failed requests, any request that is not the file
+    itself or a data URI, images that did not load), ``images`` (how many loaded),
+    ``scripts`` (script elements) and ``text`` (the visible text)."""
+    problems: list[str] = []
+    url = path.resolve().as_uri()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    page = context.new_page()
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"uncaught exception: {exc}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url[:80]} ({req.failure})"))
+    page.on("request", lambda req: None if req.url == url or req.url.startswith("data:")
+            else problems.append(f"request leaving the page: {req.url[:120]}"))
+
+    def on_dialog(dialog):
+        problems.append(f"a dialog opened (script ran): {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    try:
+        page.goto(url, wait_until="load")
+        broken = page.evaluate(BROKEN_IMAGES_JS)
+        problems.extend(f"image not loaded: {src[:80]}" for src in broken)
+        facts = page.evaluate("() => ({images: document.images.length, scripts: document.scripts.length, "
+                              "text: document.body.innerText})")
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        context.close()
+    return {"problems": problems, "images": facts["images"] - len(broken), "scripts": facts["scripts"],
+            "text": facts["text"]}
+
+
+def test_class_report_with_hostile_names_opens_cleanly(browser, tmp_path):
+    from autograder.insights import write_insights
+    from tests.insights_helpers import HOSTILE, HOSTILE_MESSAGE, graded_class
+
+    written = write_insights(graded_class(tmp_path / "run"))
+    shot = SCREENSHOT_DIR / "class_report_synthetic.png"
+    report = open_standalone(browser, written["html"], screenshot=shot)
+    assert not report["problems"], "\n".join(report["problems"])
+    assert report["images"] == 2 and report["scripts"] == 0  # two figures; markup in names stayed text
+    assert HOSTILE in report["text"] and HOSTILE_MESSAGE in report["text"]
     assert shot.is_file() and shot.stat().st_size > 10_000

@@ -3,18 +3,29 @@ gradebook, grades.csv, report.json and feedback; resume after a kill."""
 import csv
 import json
 import signal
+import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.examples import make_examples
+from autograder.checks.base import NONE_MESSAGE
+from autograder.examples import MISTAKES, make_examples
 from autograder.nbgrader_setup import REPO_ROOT, assignments
+from autograder.scoring import STUB_MESSAGE
+from tests.book_fixtures import SCREENSHOT_DIR
 from tests.grading_helpers import rows_by, run_grader, total
+from tests.test_browser import browser, open_standalone  # noqa: F401 (browser is a fixture)
 
 pytestmark = pytest.mark.slow
+
+
+def mistaken() -> list:
+    """The assignments in which the example student ``kim`` makes typical mistakes."""
+    return [a for a in MISTAKES if a in assignments()]
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +83,8 @@ def test_gradebook_csv_json_and_feedback_agree(graded):
                 assert sub.score == pytest.approx(expected)
     with open(out / "grades.csv") as fh:
         csv_rows = list(csv.DictReader(fh))
-    assert {r["student_id"] for r in csv_rows} == {"ada", "ben", "cyd", "dee", "eve"}
-    assert len(csv_rows) == 5 * len(assignments())
+    assert {r["student_id"] for r in csv_rows} == {"ada", "ben", "cyd", "dee", "eve"} | ({"kim"} if mistaken() else set())
+    assert len(csv_rows) == 5 * len(assignments()) + len(mistaken())
     report = json.loads((out / "report.json").read_text())["rows"]
     assert {"student", "assignment", "grade_id", "score", "max_score", "status", "messages"} <= set(report[0])
     page = (out / "feedback" / "cyd" / f"{assignments()[0]}.html").read_text()
@@ -90,6 +101,94 @@ def test_feedback_reveals_no_hidden_code_or_inputs(graded):
         assert "SENTINEL" not in text and "BEGIN SOLUTION" not in text and "def " not in text
     report = (out / "report.json").read_text()
     assert "SENTINEL" not in report and "autograder.reference" not in report
+
+
+def _expected_mistakes(rows: list) -> Counter:
+    """(function, sub-check) -> students, straight from report.json rows: failed sub-checks
+    not withheld behind a gate, in functions that are not stubs; None and no recording count as one."""
+    found = Counter()
+    for r in rows:
+        if r["status"] == "full" or r["messages"] == [STUB_MESSAGE]:
+            continue
+        if r["messages"] == [NONE_MESSAGE]:
+            found[(r["grade_id"], "returns None")] += 1
+        elif r["status"] == "not_run":
+            found[(r["grade_id"], "did not run")] += 1
+        else:
+            for c in {c["name"] for c in r["checks"] if not c["passed"] and not c["gated"]}:
+                found[(r["grade_id"], c)] += 1
+    return found
+
+
+def test_class_report_numbers_agree_with_report_json(graded):
+    """`grade` wrote the class report; every number in it follows from report.json and the gradebook.
+    (These class-report tests run before test_rerun_resumes_without_regrading, which regrades one
+    assignment into the same folder and so rewrites the report with that assignment alone.)"""
+    _, out, proc = graded
+    assert "Class report:" in proc.stdout and "most common mistake" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    insights = json.loads((out / "class_report.json").read_text())
+    graded_assignments = sorted({s["assignment"] for s in report["submissions"]})
+    assert [a["assignment"] for a in insights["assignments"]] == graded_assignments
+    for a in insights["assignments"]:
+        mine = [s for s in report["submissions"] if s["assignment"] == a["assignment"]]
+        ok = [s for s in mine if s["status"] == "ok" and not s["conflict"]]
+        students = {s["student"] for s in ok}
+        rows = [r for r in report["rows"] if r["assignment"] == a["assignment"] and r["student"] in students]
+        assert a["graded"] == len(ok) and sum(a["histogram"]["counts"]) == len(ok)
+        assert a["mean_score"] == pytest.approx(statistics.fmean(s["score"] for s in ok), abs=1e-3)
+        assert a["full_marks"] == sum(s["score"] == s["max_score"] for s in ok)
+        for f in a["functions"]:
+            mine_f = [r for r in rows if r["grade_id"] == f["grade_id"]]
+            assert f["mean_score"] == pytest.approx(statistics.fmean(r["score"] for r in mine_f), abs=1e-3)
+            assert f["full"] == sum(r["status"] == "full" for r in mine_f)
+            assert f["not_attempted"] == sum(r["messages"] == [STUB_MESSAGE] for r in mine_f)
+        assert {(m["grade_id"], m["check"]): m["count"] for m in a["mistakes"]} == _expected_mistakes(rows)
+        assert all(m["share"] == round(m["count"] / len(ok), 3) for m in a["mistakes"])
+        assert [u["student"] for u in a["ungradable"]] == sorted(s["student"] for s in mine if s["status"] != "ok")
+        assert [f["student"] for f in a["flagged"]] == sorted(s["student"] for s in mine if s["flags"])
+        seconds = [s["seconds"] for s in mine]
+        assert a["timing"]["median_seconds"] == pytest.approx(statistics.median(seconds), abs=0.01)
+        assert a["timing"]["slowest_seconds"] == pytest.approx(max(seconds), abs=0.01)
+    for assignment in set(mistaken()) & set(graded_assignments):  # kim's 1/p is named, with kim
+        scaling = [m for m in insights["top_mistakes"] if m["assignment"] == assignment
+                   and m["grade_id"] == "dropout_forward"]
+        assert scaling and scaling[0]["students"] == ["kim"] and "1/p = 5.0" in scaling[0]["example"]
+    behind = {b["student"] for b in insights["behind"]}
+    assert behind >= {"ben", "dee", "eve"} and "ada" not in behind
+    assert insights["timing"]["notebooks"] == len(report["submissions"]) and insights["timing"]["jobs"] == 2
+
+
+def _graded_assignments(out) -> list:
+    """The assignments of this run (not assignments(): a chapter may appear while the tests run)."""
+    return sorted({s["assignment"] for s in json.loads((out / "report.json").read_text())["submissions"]})
+
+
+def test_lms_exports_carry_the_gradebook_scores(graded):
+    _, out, _ = graded
+    with open(out / "canvas_grades.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *_graded_assignments(out)]
+    assert rows[1][0] == "Points Possible"
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        for column, assignment in enumerate(_graded_assignments(out), start=5):
+            assert float(rows[1][column]) == gb.find_assignment(assignment).max_score
+            scores = {s.student_id: s.score for s in gb.assignment_submissions(assignment)}
+            for row in rows[2:]:  # no submission (kim outside chapter 04): no grade
+                assert (float(row[column]) if row[column] else None) == scores.get(row[3]), (row[3], assignment)
+    with open(out / "moodle_grades.csv", newline="") as fh:
+        moodle = list(csv.reader(fh))
+    assert moodle[0] == ["Username", *_graded_assignments(out)]
+    assert {r[0] for r in moodle[1:]} == {r[3] for r in rows[2:]} == {"ada", "ben", "cyd", "dee", "eve", "kim"}
+
+
+def test_class_report_opens_in_a_browser(graded, browser):
+    _, out, _ = graded
+    shot = SCREENSHOT_DIR / "class_report.png"
+    report = open_standalone(browser, out / "class_report.html", screenshot=shot)
+    assert not report["problems"], "\n".join(report["problems"])
+    assert report["images"] == len(_graded_assignments(out)) and report["scripts"] == 0  # a figure each
+    assert "1/p = 5.0" in report["text"] and shot.is_file()
 
 
 def test_rerun_resumes_without_regrading(graded):
@@ -208,3 +307,4 @@ def test_written_answers_await_manual_grading(graded):
             page = (out / "feedback" / student / f"{assignment}.html").read_text()
             assert "graded by your instructor" in page and "Answer key" not in page
     assert_full_auto_marks_and_written_pending(db_url, assignments()[0], "ada")
+
