@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import threading
 import uuid
 from dataclasses import dataclass
@@ -100,25 +101,39 @@ def _bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+#: Attempts of the bwrap probe: a namespace creation that fails once on a loaded host (seen in
+#: full test runs, never alone) must not silently downgrade a whole run to the rlimit fallback.
+PROBE_ATTEMPTS = 3
+PROBE_PAUSE_S = 0.5
+
+
 @functools.lru_cache(maxsize=1)
 def _bwrap_probe() -> tuple[bool, bool]:
-    """(bwrap works with our namespaces, bwrap accepts --size)."""
+    """(bwrap works with our namespaces, bwrap accepts --size). A failing probe is tried again
+    (``PROBE_ATTEMPTS`` in all) before the fallback; its last error is logged."""
     exe = _bwrap_path()
     if not sys.platform.startswith("linux") or exe is None:
         return False, False
     base = [exe, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--unshare-ipc",
             "--die-with-parent"]
+    for attempt in range(1, PROBE_ATTEMPTS + 1):
+        works, why = _bwrap_runs(base + ["--", "true"])
+        if works:
+            return True, _bwrap_runs(base + ["--size", str(2**20), "--tmpfs", "/tmp", "--", "true"])[0]
+        log.warning("bubblewrap probe %d of %d failed: %s", attempt, PROBE_ATTEMPTS, why)
+        if attempt < PROBE_ATTEMPTS:
+            time.sleep(PROBE_PAUSE_S * attempt)
+    return False, False
+
+
+def _bwrap_runs(cmd: list) -> tuple[bool, str]:
+    """(``cmd`` exited 0, why not: its exit code and the end of its stderr)."""
     try:
-        ok = subprocess.run(base + ["--", "true"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, timeout=20).returncode == 0
-        if not ok:
-            return False, False
-        size_ok = subprocess.run(
-            base + ["--size", str(2**20), "--tmpfs", "/tmp", "--", "true"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20).returncode == 0
-        return True, size_ok
-    except (OSError, subprocess.SubprocessError):
-        return False, False
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    why = f"exit code {proc.returncode}: {proc.stderr.decode(errors='replace').strip()[-300:]}"
+    return proc.returncode == 0, why
 
 
 def bwrap_available() -> bool:
