@@ -19,7 +19,6 @@ from .anonymise import anonymise, load_key, pseudonyms
 from .errors import InsightsError
 from .exports import MISSING_CHOICES, write_exports
 from .page import render
-from .plots import assignment_figure
 from .roster import read_roster
 from .sources import load_runs
 
@@ -73,6 +72,8 @@ def write_insights(out: Path, runs: list | None = None, db_url: str | None = Non
         report["exports"] = write_exports(data, roster, out, missing)
         paths.update({f: out / f for f in report["exports"]["files"]})
         name = REPORT_NAME
+    from .plots import assignment_figure  # matplotlib: imported only when a report is drawn, not by every grader start
+
     figures = {a["assignment"]: assignment_figure(a) for a in report["assignments"]}
     paths["json"], paths["html"] = out / f"{name}.json", out / f"{name}.html"
     write_atomic(paths["json"], json.dumps(report, indent=1, ensure_ascii=False))
