@@ -23,8 +23,7 @@ Every function is seeded and returns plain numbers or arrays;
 """
 from __future__ import annotations
 
-from dropout_lab.experiments.threads import one_thread
-import functools
+from dropout_lab.experiments.threads import one_thread, single_threaded
 
 import numpy as np
 
@@ -48,13 +47,8 @@ def _one_thread():
     return one_thread(numpy_too=True)
 
 
-def _single_threaded(func):
-    """Run ``func`` inside :func:`_one_thread`."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with _one_thread():
-            return func(*args, **kwargs)
-    return wrapper
+#: Decorator: run a function inside :func:`_one_thread`.
+_single_threaded = single_threaded(numpy_too=True)
 
 
 # --------------------------------------------------------------------------------------

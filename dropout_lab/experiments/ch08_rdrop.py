@@ -30,8 +30,7 @@ asserts each claim the page makes about them. Convention: ``p`` is the drop prob
 """
 from __future__ import annotations
 
-from dropout_lab.experiments.threads import one_thread
-import functools
+from dropout_lab.experiments.threads import one_thread, single_threaded
 import time
 import warnings
 
@@ -96,13 +95,8 @@ def _one_thread():
     return one_thread(numpy_too=True)
 
 
-def _single_threaded(func):
-    """Run ``func`` inside :func:`_one_thread`."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with _one_thread():
-            return func(*args, **kwargs)
-    return wrapper
+#: Decorator: run a function inside :func:`_one_thread`.
+_single_threaded = single_threaded(numpy_too=True)
 
 
 _CACHE: dict = {}

@@ -4,6 +4,7 @@ machine's thread count. Every setting is restored afterwards."""
 from __future__ import annotations
 
 import contextlib
+import functools
 
 
 @contextlib.contextmanager
@@ -23,3 +24,14 @@ def one_thread(numpy_too: bool = False):
             yield
     finally:
         torch.set_num_threads(before)
+
+
+def single_threaded(numpy_too: bool = False):
+    """Decorator: run the function inside :func:`one_thread` (same ``numpy_too``)."""
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with one_thread(numpy_too=numpy_too):
+                return func(*args, **kwargs)
+        return wrapper
+    return decorate
